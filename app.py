@@ -1,0 +1,17 @@
+"""Lecture Lab: the router. Page config, the shared sidebar and navigation; nothing else."""
+
+import streamlit as st
+
+from ui.catalogue import DEMOS
+from ui.lecture import apply_lecture_style
+from ui.sidebar import render_sidebar
+
+st.set_page_config(page_title="Lecture Lab", page_icon="🎓", layout="wide")
+
+home = st.Page("pages/home.py", title="Home", icon="🎓", default=True)
+demos = [st.Page(demo.script, title=demo.title, icon=demo.icon, url_path=demo.url_path) for demo in DEMOS]
+page = st.navigation({"Lecture Lab": [home], "Demos": demos})
+
+render_sidebar()
+apply_lecture_style()
+page.run()

@@ -1,0 +1,339 @@
+"""Where models come from and where they run. No Streamlit here.
+
+Weights are looked for, in order:
+1. the local model directory named by `LECTURE_LAB_MODEL_DIR` (one folder per registry key,
+   as written by `scripts/prefetch_models.py`);
+2. the local Hugging Face cache (what an earlier online run or `huggingface-cli download` left);
+3. the Hugging Face Hub, but only after a short probe says it answers, so an offline
+   classroom gets a clear message within seconds instead of a hang on retries.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import torch
+
+from models.limits import HUB_PROBE_TIMEOUT_S
+from models.registry import ModelEntry, get_entry
+
+MODEL_DIR_ENV = "LECTURE_LAB_MODEL_DIR"
+DEVICE_ENV = "LECTURE_LAB_DEVICE"
+PREFETCH_COMMAND = "python scripts/prefetch_models.py"
+
+SourceKind = Literal["local-dir", "cache", "hub"]
+
+
+class ModelUnavailable(RuntimeError):
+    """A model cannot be loaded; `reason` says why and `fix` what to do about it."""
+
+    def __init__(self, entry: ModelEntry, reason: str, fix: str | None = None) -> None:
+        self.entry = entry
+        self.reason = reason
+        self.fix = fix or (
+            f"On a machine with internet, run `{PREFETCH_COMMAND} --only {entry.key}` "
+            f"(add `--dir FOLDER` and set {MODEL_DIR_ENV}=FOLDER to use a classroom copy), "
+            "then press Retry."
+        )
+        super().__init__(f"{entry.display_name} ({entry.hub_id}) is not available: {reason}. {self.fix}")
+
+
+# ---------------------------------------------------------------------------------------
+# Device and dtype
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    """Where models run: `device` is a torch device string, `label` is for people."""
+
+    device: str
+    dtype: torch.dtype
+    label: str
+
+
+def choose_device(preference: str | None = None) -> DeviceChoice:
+    """CUDA (fp16) when a GPU is there, else Apple's MPS, else the CPU (fp32).
+
+    `preference` (or the LECTURE_LAB_DEVICE variable) can force "cpu", "cuda" or "mps";
+    an unavailable preference falls back to the automatic choice.
+    """
+    wanted = (preference or os.environ.get(DEVICE_ENV, "")).strip().lower()
+    cuda_ok = torch.cuda.is_available()
+    mps_ok = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    if wanted == "cpu":
+        return _cpu_choice()
+    if cuda_ok and wanted in ("", "cuda"):
+        name = torch.cuda.get_device_name(0)
+        # Half precision halves memory and roughly doubles throughput on any recent GPU;
+        # the demos show probabilities to two decimals, far above fp16's error.
+        return DeviceChoice("cuda", torch.float16, f"CUDA GPU: {name} (fp16)")
+    if mps_ok and wanted in ("", "mps"):
+        return DeviceChoice("mps", torch.float32, "Apple GPU (MPS, fp32)")
+    return _cpu_choice()
+
+
+def _cpu_choice() -> DeviceChoice:
+    return DeviceChoice("cpu", torch.float32, f"CPU ({torch.get_num_threads()} threads, fp32)")
+
+
+# ---------------------------------------------------------------------------------------
+# Where weights come from
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where one model's weights will be read from; `location` is a path or hub id."""
+
+    kind: SourceKind
+    location: str
+
+
+def local_model_dir() -> Path | None:
+    value = os.environ.get(MODEL_DIR_ENV, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def local_folder_for(entry: ModelEntry) -> Path | None:
+    """The entry's folder under the local model directory, if that variable is set."""
+    root = local_model_dir()
+    return root / entry.key if root else None
+
+
+def _local_folder_problem(entry: ModelEntry, folder: Path) -> str | None:
+    """None when `folder` looks complete for `entry`, else what is missing."""
+    config = "open_clip_config.json" if entry.family == "clip" else "config.json"
+    if not (folder / config).is_file():
+        return f"{folder} has no {config}"
+    weights = [*folder.glob("*.safetensors"), *folder.glob("*.bin"), *folder.glob("*.pth")]
+    if not weights:
+        return f"{folder} has no weights file (*.safetensors or *.bin)"
+    if entry.family != "clip" and not any(
+        (folder / name).is_file() for name in ("tokenizer.json", "vocab.txt", "vocab.json")
+    ):
+        return f"{folder} has no tokenizer files"
+    return None
+
+
+def _clip_hub_file(entry: ModelEntry) -> tuple[str, tuple[str, ...]]:
+    """The hub repo holding an open_clip pretrained tag, and its candidate file names."""
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(entry.hub_id, entry.pretrained or "")
+    # open_clip writes "org/repo/" for the default file name, "org/repo/file.bin" otherwise.
+    repo, filename = os.path.split(cfg["hf_hub"])
+    names = (filename,) if filename else ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+    return repo, names
+
+
+def _cached_file(repo: str, filename: str) -> str | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, filename)
+    return found if isinstance(found, str) and os.path.isfile(found) else None
+
+
+def _in_hf_cache(entry: ModelEntry) -> str | None:
+    """Path of the cached weights (CLIP) or config (transformers), if any."""
+    if entry.family == "clip":
+        repo, names = _clip_hub_file(entry)
+        for name in names:
+            path = _cached_file(repo, name)
+            if path:
+                return path
+        return None
+    return _cached_file(entry.hub_id, "config.json")
+
+
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+def probe_hub(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> str | None:
+    """None when the hub answers within `timeout_s`, else why not.
+
+    Runs in a thread with a hard deadline because name resolution ignores socket timeouts:
+    a machine with no network can otherwise sit in DNS retries for half a minute.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    url = f"{hub_endpoint()}/api/models/gpt2"
+
+    def ask() -> None:
+        request = urllib.request.Request(url, method="HEAD")
+        try:
+            urllib.request.urlopen(request, timeout=timeout_s).close()
+        except urllib.error.HTTPError:
+            pass  # any HTTP answer at all means the hub is reachable
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        pool.submit(ask).result(timeout=timeout_s)
+        return None
+    except concurrent.futures.TimeoutError:
+        return f"the Hugging Face Hub ({hub_endpoint()}) did not answer within {timeout_s:.0f} s"
+    except Exception as error:  # URLError, OSError, ssl errors: all mean "not reachable"
+        return f"the Hugging Face Hub ({hub_endpoint()}) cannot be reached ({type(error).__name__})"
+    finally:
+        pool.shutdown(wait=False)
+
+
+def find_local_source(entry: ModelEntry) -> tuple[ModelSource | None, str | None]:
+    """The local folder or cache copy of `entry`, without touching the network.
+
+    Returns (source, None) when found, else (None, what is wrong with the local folder, if any).
+    """
+    folder = local_folder_for(entry)
+    local_problem = None
+    if folder is not None:
+        if folder.is_dir():
+            local_problem = _local_folder_problem(entry, folder)
+            if local_problem is None:
+                return ModelSource("local-dir", str(folder)), None
+        else:
+            local_problem = f"{folder} does not exist"
+    cached = _in_hf_cache(entry)
+    if cached:
+        return ModelSource("cache", cached), None
+    return None, local_problem
+
+
+def resolve_source(entry: ModelEntry, *, probe: Callable[[], str | None] = probe_hub) -> ModelSource:
+    """The first place in the search order that has `entry`; raises ModelUnavailable."""
+    source, local_problem = find_local_source(entry)
+    if source is not None:
+        return source
+    hub_problem = probe()
+    if hub_problem is None:
+        return ModelSource("hub", entry.hub_id)
+    reasons = [f"not in the local Hugging Face cache, and {hub_problem}"]
+    if local_problem:
+        reasons.insert(0, f"the local model folder is incomplete ({local_problem})")
+    raise ModelUnavailable(entry, "; ".join(reasons))
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference, shared read-only by every browser session.
+
+    `tokenizer` is a transformers tokenizer, or open_clip's tokenizer for CLIP;
+    `preprocess` is CLIP's image transform (None for text models). `lock` serialises
+    inference so concurrent students queue instead of oversubscribing the CPU.
+    """
+
+    entry: ModelEntry
+    model: torch.nn.Module
+    tokenizer: Any
+    preprocess: Callable[[Any], torch.Tensor] | None
+    device: str
+    dtype: torch.dtype
+    source: ModelSource
+    load_seconds: float
+    notice: str | None = None
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+
+def load_model(
+    key: str,
+    device: DeviceChoice | None = None,
+    *,
+    probe: Callable[[], str | None] = probe_hub,
+) -> LoadedModel:
+    """Load registry model `key` on `device` (default: `choose_device()`), in eval mode."""
+    entry = get_entry(key)
+    device = device or choose_device()
+    source = resolve_source(entry, probe=probe)
+    started = time.perf_counter()
+    try:
+        if entry.family == "clip":
+            model, tokenizer, preprocess = _load_clip(entry, source)
+        else:
+            model, tokenizer = _load_transformers(entry, source)
+            preprocess = None
+    except ModelUnavailable:
+        raise
+    except Exception as error:
+        raise ModelUnavailable(
+            entry,
+            f"loading from {source.kind} {source.location} failed ({type(error).__name__}: {error})",
+            fix=(
+                "The files may be incomplete (an interrupted download). Delete that folder or cache entry, "
+                f"run `{PREFETCH_COMMAND} --only {entry.key}` again, then press Retry."
+            ),
+        ) from error
+    model.eval()
+    model, placed, notice = _place(model, device)
+    return LoadedModel(
+        entry=entry,
+        model=model,
+        tokenizer=tokenizer,
+        preprocess=preprocess,
+        device=placed.device,
+        dtype=placed.dtype,
+        source=source,
+        load_seconds=time.perf_counter() - started,
+        notice=notice,
+    )
+
+
+def _place(model: torch.nn.Module, device: DeviceChoice) -> tuple[torch.nn.Module, DeviceChoice, str | None]:
+    """Move to `device`; if that fails (out of GPU memory, a driver fault) stay on the CPU."""
+    if device.device == "cpu":
+        return model.to(dtype=torch.float32), device, None
+    try:
+        return model.to(device=device.device, dtype=device.dtype), device, None
+    except Exception as error:  # torch raises RuntimeError subclasses and AcceleratorError
+        cpu = _cpu_choice()
+        if device.device == "cuda":
+            torch.cuda.empty_cache()
+        notice = f"Could not load on {device.label} ({type(error).__name__}); running on the CPU instead."
+        return model.to(device="cpu", dtype=torch.float32), cpu, notice
+
+
+def _load_transformers(entry: ModelEntry, source: ModelSource) -> tuple[torch.nn.Module, Any]:
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    auto = AutoModelForCausalLM if entry.family == "causal-lm" else AutoModelForMaskedLM
+    if source.kind == "local-dir":
+        where, local_only = source.location, True
+    else:
+        where, local_only = entry.hub_id, source.kind == "cache"
+    # Eager attention: the SDPA kernels return no attention weights, and the attention
+    # page needs them from the very same model object the other pages use.
+    model = auto.from_pretrained(
+        where, attn_implementation="eager", dtype=torch.float32, local_files_only=local_only
+    )
+    tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=local_only)
+    return model, tokenizer
+
+
+def _load_clip(entry: ModelEntry, source: ModelSource) -> tuple[torch.nn.Module, Any, Callable]:
+    import open_clip
+
+    if source.kind == "local-dir":
+        name = f"local-dir:{source.location}"
+        model, _, preprocess = open_clip.create_model_and_transforms(name)
+        return model, open_clip.get_tokenizer(name), preprocess
+    if source.kind == "cache":
+        # A file path as `pretrained` skips the tag's settings, so pass them on ourselves.
+        cfg = open_clip.get_pretrained_cfg(entry.hub_id, entry.pretrained or "")
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            entry.hub_id,
+            pretrained=source.location,
+            force_quick_gelu=bool(cfg.get("quick_gelu", False)),
+            force_preprocess_cfg={k: cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in cfg},
+        )
+    else:
+        model, _, preprocess = open_clip.create_model_and_transforms(entry.hub_id, pretrained=entry.pretrained)
+    return model, open_clip.get_tokenizer(entry.hub_id), preprocess

@@ -1,0 +1,99 @@
+"""Shared fixtures: an isolated environment, tiny random-weight models, fresh app state.
+
+Every test runs with its own empty Hugging Face cache and the hub switched off, so no test
+can pass because of a model someone happened to have downloaded. Tests that need models
+get tiny random-weight ones (tests/model_factory.py) through the app's real loader, via the
+LECTURE_LAB_MODEL_DIR override.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Set before anything imports huggingface_hub, which reads these once at import time.
+_ISOLATED_HOME = Path(tempfile.mkdtemp(prefix="lecture-lab-hf-home-"))
+os.environ["HF_HOME"] = str(_ISOLATED_HOME)
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.pop("LECTURE_LAB_MODEL_DIR", None)
+os.environ.setdefault("LECTURE_LAB_DEVICE", "cpu")
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+from models.loading import MODEL_DIR_ENV, DeviceChoice, LoadedModel, choose_device, load_model  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A folder holding every registry model as a tiny random-weight copy."""
+    from tests.model_factory import build_model_dir
+
+    return build_model_dir(tmp_path_factory.mktemp("tiny-models"), size="tiny")
+
+
+@pytest.fixture
+def with_tiny_models(tiny_model_dir, monkeypatch) -> Path:
+    """Point the app's local-directory override at the tiny models for this test."""
+    monkeypatch.setenv(MODEL_DIR_ENV, str(tiny_model_dir))
+    return tiny_model_dir
+
+
+@pytest.fixture
+def without_models(tmp_path, monkeypatch) -> Path:
+    """No weights anywhere: an empty local folder, an empty cache, the hub off."""
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    monkeypatch.setenv(MODEL_DIR_ENV, str(empty))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return empty
+
+
+@pytest.fixture(scope="session")
+def cpu() -> DeviceChoice:
+    return choose_device("cpu")
+
+
+def _load(tiny_model_dir: Path, key: str, cpu: DeviceChoice) -> LoadedModel:
+    previous = os.environ.get(MODEL_DIR_ENV)
+    os.environ[MODEL_DIR_ENV] = str(tiny_model_dir)
+    try:
+        return load_model(key, cpu)
+    finally:
+        if previous is None:
+            os.environ.pop(MODEL_DIR_ENV, None)
+        else:
+            os.environ[MODEL_DIR_ENV] = previous
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tiny_model_dir, cpu) -> LoadedModel:
+    return _load(tiny_model_dir, "gpt2", cpu)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tiny_model_dir, cpu) -> LoadedModel:
+    return _load(tiny_model_dir, "bert-base-uncased", cpu)
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert(tiny_model_dir, cpu) -> LoadedModel:
+    return _load(tiny_model_dir, "distilbert-base-uncased", cpu)
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tiny_model_dir, cpu) -> LoadedModel:
+    return _load(tiny_model_dir, "clip-vit-b-32-openai", cpu)
+
+
+@pytest.fixture
+def fresh_app_state():
+    """Forget models cached by earlier AppTests (the cache is per process, like a server's)."""
+    from ui.loaders import forget_loaded_models
+
+    forget_loaded_models()
+    yield
+    forget_loaded_models()

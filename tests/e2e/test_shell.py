@@ -1,0 +1,45 @@
+"""The app shell in a real browser: every page renders, the sidebar works, links restore state."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import exception_texts, open_page, screenshot
+from ui.catalogue import DEMOS
+
+pytestmark = pytest.mark.e2e
+
+
+def test_home_page_renders_with_models_table(page, app_server):
+    open_page(page, app_server)
+    assert page.get_by_role("heading", name="Lecture Lab").count() >= 1
+    assert exception_texts(page) == []
+    main = page.locator('[data-testid="stMain"]')
+    for demo in DEMOS:
+        assert demo.title in main.inner_text()
+    # The models table lists every default model with its licence.
+    table_text = page.locator('[data-testid="stDataFrame"]').first
+    table_text.wait_for()
+    screenshot(page, "home")
+
+
+@pytest.mark.parametrize("demo", DEMOS, ids=[demo.url_path for demo in DEMOS])
+def test_every_page_renders_without_exception(page, app_server, demo):
+    open_page(page, app_server, demo.url_path)
+    assert exception_texts(page) == []
+    assert page.locator('[data-testid="stMain"] h1').count() >= 1
+    screenshot(page, f"page-{demo.url_path}")
+
+
+def test_sidebar_shows_device_and_lecture_mode(page, app_server):
+    open_page(page, app_server)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    assert "Device:" in sidebar.inner_text()
+    assert "CPU" in sidebar.inner_text()
+    toggle = sidebar.get_by_text("Lecture mode")
+    toggle.click()
+    page.wait_for_timeout(500)
+    # Lecture mode enlarges the type of the whole app.
+    size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.stApp')).fontSize)")
+    assert size >= 20
+    screenshot(page, "home-lecture-mode")

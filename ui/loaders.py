@@ -1,0 +1,152 @@
+"""Cached model loading shared by every browser session, with a status anyone can see.
+
+A model loads once per server process (`st.cache_resource`, keyed on model key and device)
+and is then shared read-only by all students. The status of each model (not loaded /
+loading / loaded in N s / unavailable and why) is kept server-wide too, so the sidebar of
+every session tells the truth about what is in memory.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import streamlit as st
+
+from models.loading import DeviceChoice, LoadedModel, ModelUnavailable, choose_device, load_model
+from models.registry import MODELS, get_entry
+
+State = Literal["not loaded", "loading", "loaded", "unavailable"]
+
+# How long a failed load is remembered before the next page run tries again by itself
+# (the Retry button always tries at once). Stops every rerun from re-probing the hub.
+UNAVAILABLE_MEMORY_S = 60.0
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    state: State
+    detail: str = ""
+    since: float = 0.0  # time.time() when this state began
+    seconds: float | None = None  # load time, once loaded
+
+    def describe(self) -> str:
+        if self.state == "loaded":
+            return f"loaded in {self.seconds:.1f} s" + (f" ({self.detail})" if self.detail else "")
+        if self.state == "loading":
+            return f"loading… ({time.time() - self.since:.0f} s so far)"
+        if self.state == "unavailable":
+            return "unavailable: " + self.detail
+        return "not loaded"
+
+
+_status: dict[str, ModelStatus] = {}
+_status_lock = threading.Lock()
+
+
+def _set_status(key: str, status: ModelStatus) -> None:
+    with _status_lock:
+        _status[key] = status
+
+
+def model_status(key: str) -> ModelStatus:
+    with _status_lock:
+        return _status.get(key, ModelStatus("not loaded"))
+
+
+def all_model_status() -> dict[str, ModelStatus]:
+    return {entry.key: model_status(entry.key) for entry in MODELS}
+
+
+@st.cache_resource(show_spinner=False)
+def current_device() -> DeviceChoice:
+    return choose_device()
+
+
+_SOURCE_WORDS = {"local-dir": "local folder", "cache": "local cache", "hub": "downloaded from the Hub"}
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _cached_model(key: str, device: str) -> LoadedModel:
+    # `device` is part of the cache key so a forced CPU run and a GPU run never share.
+    _set_status(key, ModelStatus("loading", since=time.time()))
+    try:
+        loaded = load_model(key, current_device())
+    except ModelUnavailable as error:
+        _set_status(key, ModelStatus("unavailable", detail=error.reason, since=time.time()))
+        raise
+    except Exception as error:
+        _set_status(key, ModelStatus("unavailable", detail=f"{type(error).__name__}: {error}", since=time.time()))
+        raise
+    _set_status(
+        key,
+        ModelStatus("loaded", detail=_SOURCE_WORDS[loaded.source.kind], since=time.time(), seconds=loaded.load_seconds),
+    )
+    return loaded
+
+
+def forget_loaded_models() -> None:
+    """Drop every cached model and its status (memory back; the next use loads afresh)."""
+    _cached_model.clear()
+    with _status_lock:
+        _status.clear()
+
+
+def get_model(key: str) -> LoadedModel:
+    """The shared model for `key`; raises ModelUnavailable. No UI: for code that handles errors itself."""
+    return _cached_model(key, current_device().device)
+
+
+def require_model(key: str) -> LoadedModel:
+    """The shared model for `key`, or a clear "not available" panel and a stopped page.
+
+    Shows a status panel while a model loads for the first time; later calls return at once.
+    """
+    entry = get_entry(key)
+    status = model_status(key)
+    retry_key = f"retry_model__{key}"
+    retrying = bool(st.session_state.pop(retry_key, False))
+    if status.state == "unavailable" and not retrying and time.time() - status.since < UNAVAILABLE_MEMORY_S:
+        _show_unavailable(entry.key, entry.display_name, status.detail, None)
+    if status.state == "loaded":
+        loaded = get_model(key)
+    else:
+        with st.status(f"Loading {entry.display_name} ({entry.size_mb} MB)…", expanded=False) as panel:
+            started = time.perf_counter()
+            try:
+                loaded = get_model(key)
+            except ModelUnavailable as error:
+                panel.update(label=f"{entry.display_name} is not available", state="error")
+                _show_unavailable(entry.key, entry.display_name, error.reason, error.fix)
+            except Exception as error:  # an unexpected fault must still leave the page usable
+                panel.update(label=f"{entry.display_name} failed to load", state="error")
+                _show_unavailable(entry.key, entry.display_name, f"{type(error).__name__}: {error}", None)
+            waited = time.perf_counter() - started
+            panel.update(
+                label=f"{entry.display_name} ready ({_SOURCE_WORDS[loaded.source.kind]}, {waited:.1f} s)",
+                state="complete",
+            )
+    if loaded.notice:
+        st.warning(loaded.notice)
+    return loaded
+
+
+def _show_unavailable(key: str, name: str, reason: str, fix: str | None) -> None:
+    from models.loading import MODEL_DIR_ENV, PREFETCH_COMMAND
+
+    st.error(f"**{name} is not available on this machine.**", icon="📦")
+    st.text(f"Why: {reason}")
+    st.markdown(
+        fix
+        or (
+            f"Fix: on a machine with internet, run `{PREFETCH_COMMAND} --only {key}`; for an offline classroom "
+            f"copy, add `--dir FOLDER` and start the app with `{MODEL_DIR_ENV}=FOLDER`. Then press Retry."
+        )
+    )
+    if st.button("Retry", key=f"retry_button__{key}", icon="🔄"):
+        st.session_state[f"retry_model__{key}"] = True
+        st.rerun()
+    st.caption("The other pages keep working; the home page lists which models are available.")
+    st.stop()

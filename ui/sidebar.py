@@ -1,0 +1,28 @@
+"""The sidebar every page shares: device, model status, lecture mode."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from models.registry import MODELS
+from ui.lecture import LECTURE_KEY
+from ui.loaders import all_model_status, current_device
+
+_STATE_ICONS = {"not loaded": "⚪", "loading": "⏳", "loaded": "🟢", "unavailable": "🔴"}
+
+
+def render_sidebar() -> None:
+    with st.sidebar:
+        if LECTURE_KEY not in st.session_state:
+            st.session_state[LECTURE_KEY] = st.query_params.get("lecture", "") in ("1", "true", "on")
+        st.toggle(
+            "Lecture mode",
+            key=LECTURE_KEY,
+            help="Large type, high contrast and fewer controls, for a projector.",
+        )
+        st.caption(f"**Device:** {current_device().label}")
+        with st.expander("Models", expanded=False):
+            statuses = all_model_status()
+            for entry in MODELS:
+                status = statuses[entry.key]
+                st.caption(f"{_STATE_ICONS[status.state]} **{entry.display_name}**: {status.describe()}")

@@ -1,0 +1,42 @@
+"""The one place that renders user text and tokens. Everything is escaped first.
+
+User text is shown with st.text / st.code where possible; where colour is needed
+(tokens shaded by a score) it goes through `token_chips_html`, which escapes every piece.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Sequence
+
+import streamlit as st
+
+
+def visible_token(piece: str) -> str:
+    """Make whitespace in a token visible: a space as '␣', a newline as '⏎'."""
+    return piece.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥") or "∅"
+
+
+def token_chips_html(pieces: Sequence[str], scores: Sequence[float] | None = None, titles: Sequence[str] | None = None) -> str:
+    """Tokens as coloured chips; `scores` in [0, 1] shade them, `titles` become hover text."""
+    chips = []
+    for index, piece in enumerate(pieces):
+        shade = ""
+        if scores is not None:
+            score = min(max(float(scores[index]), 0.0), 1.0)
+            # White to a saturated blue; text turns white when the background gets dark.
+            shade = f"background: rgba(31, 78, 156, {score:.3f}); color: {'#fff' if score > 0.55 else '#000'};"
+        title = f' title="{html.escape(titles[index], quote=True)}"' if titles is not None else ""
+        chips.append(
+            f'<span class="ll-token" style="{shade}"{title}>{html.escape(visible_token(piece))}</span>'
+        )
+    return (
+        '<div class="ll-tokens" style="line-height: 2.2; font-family: monospace;">'
+        + "".join(chips)
+        + "</div><style>.ll-token{border:1px solid #999;border-radius:4px;padding:2px 4px;margin:1px;"
+        "white-space:pre;}</style>"
+    )
+
+
+def show_tokens(pieces: Sequence[str], scores: Sequence[float] | None = None, titles: Sequence[str] | None = None) -> None:
+    st.markdown(token_chips_html(pieces, scores, titles), unsafe_allow_html=True)

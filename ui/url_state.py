@@ -1,0 +1,143 @@
+"""Keep a page's inputs in its URL, so a lecturer can share a link to an exact view.
+
+Usage in a page:
+
+    url = UrlState("gen")                       # one per page; prefixes widget keys
+    prompt = st.text_area("Prompt", key=url.text("prompt", default=PRESET))
+    seed = st.number_input("Seed", key=url.int("seed", default=0, lo=0, hi=2**31 - 1))
+    url.write()                                 # after the widgets: mirror values into the URL
+    url.show_ignored()                          # say which URL values were malformed
+
+Each `url.X(...)` call returns the widget key. On a session's first run the widget's value
+comes from the query string when it is valid, else from `default`; a malformed value is
+ignored and reported, never raised.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import streamlit as st
+
+from models.limits import MAX_TEXT_CHARS
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class UrlState:
+    def __init__(self, page: str) -> None:
+        self.page = page
+        self._defaults: dict[str, Any] = {}
+        self._encoders: dict[str, Callable[[Any], str]] = {}
+
+    @property
+    def ignored(self) -> list[str]:
+        """URL values that were malformed on this session's first visit (kept for its reruns)."""
+        return st.session_state.setdefault(f"{self.page}__ignored_url_values", [])
+
+    def key(self, name: str) -> str:
+        return f"{self.page}__{name}"
+
+    # -- binders ---------------------------------------------------------------------
+    def _bind(self, name: str, default: Any, parse: Callable[[str], Any], encode: Callable[[Any], str] = str) -> str:
+        key = self.key(name)
+        self._defaults[name] = default
+        self._encoders[name] = encode
+        if key not in st.session_state:
+            raw = st.query_params.get(name)
+            value = default
+            if raw is not None:
+                try:
+                    value = parse(raw)
+                except (ValueError, TypeError, OverflowError):
+                    self.ignored.append(f"`{name}={_shorten(raw)}`")
+            st.session_state[key] = value
+        return key
+
+    def text(self, name: str, default: str, max_chars: int = MAX_TEXT_CHARS) -> str:
+        def parse(raw: str) -> str:
+            return raw[:max_chars]
+
+        return self._bind(name, default, parse)
+
+    def int(self, name: str, default: int, lo: int, hi: int) -> str:
+        def parse(raw: str) -> int:
+            value = int(raw.strip())
+            if not lo <= value <= hi:
+                raise ValueError(f"{value} outside [{lo}, {hi}]")
+            return value
+
+        return self._bind(name, default, parse)
+
+    def float(self, name: str, default: float, lo: float, hi: float) -> str:
+        def parse(raw: str) -> float:
+            value = float(raw.strip())
+            if not math.isfinite(value) or not lo <= value <= hi:
+                raise ValueError(f"{value} outside [{lo}, {hi}]")
+            return value
+
+        return self._bind(name, default, parse, encode=lambda v: f"{v:g}")
+
+    def choice(self, name: str, default: Any, options: Sequence[Any]) -> str:
+        by_text = {str(option): option for option in options}
+
+        def parse(raw: str) -> Any:
+            if raw not in by_text:
+                raise ValueError(f"{raw!r} is not one of {list(by_text)}")
+            return by_text[raw]
+
+        return self._bind(name, default, parse)
+
+    def bool(self, name: str, default: bool) -> str:
+        def parse(raw: str) -> bool:
+            word = raw.strip().lower()
+            if word in _TRUE:
+                return True
+            if word in _FALSE:
+                return False
+            raise ValueError(raw)
+
+        return self._bind(name, default, parse, encode=lambda v: "1" if v else "0")
+
+    def multi(self, name: str, default: Sequence[Any], options: Sequence[Any]) -> str:
+        """A list of options (a multiselect), written to the URL comma-separated."""
+        by_text = {str(option): option for option in options}
+
+        def parse(raw: str) -> list[Any]:
+            picked = [part for part in raw.split(",") if part]
+            if any(part not in by_text for part in picked):
+                raise ValueError(raw)
+            return [by_text[part] for part in picked]
+
+        return self._bind(name, list(default), parse, encode=lambda v: ",".join(map(str, v)))
+
+    # -- after the widgets -------------------------------------------------------------
+    def value(self, name: str) -> Any:
+        return st.session_state.get(self.key(name), self._defaults.get(name))
+
+    def write(self) -> None:
+        """Mirror the bound values into the query string; defaults are left out to keep links short."""
+        wanted: dict[str, str] = {}
+        for name, default in self._defaults.items():
+            value = self.value(name)
+            if value != default:
+                wanted[name] = self._encoders[name](value)
+        current = {name: st.query_params.get(name) for name in self._defaults}
+        for name in self._defaults:
+            if name in wanted and current[name] != wanted[name]:
+                st.query_params[name] = wanted[name]
+            elif name not in wanted and current[name] is not None:
+                del st.query_params[name]
+
+    def show_ignored(self) -> None:
+        if self.ignored:
+            st.caption(
+                "Ignored from the link (not valid here, so the default is used): " + ", ".join(self.ignored)
+            )
+
+
+def _shorten(raw: str, limit: int = 40) -> str:
+    text = raw.replace("`", "'")
+    return text if len(text) <= limit else text[:limit] + "…"
