@@ -107,7 +107,7 @@ def local_folder_for(entry: ModelEntry) -> Path | None:
     return root / entry.key if root else None
 
 
-def _local_folder_problem(entry: ModelEntry, folder: Path) -> str | None:
+def local_folder_problem(entry: ModelEntry, folder: Path) -> str | None:
     """None when `folder` looks complete for `entry`, else what is missing."""
     config = "open_clip_config.json" if entry.family == "clip" else "config.json"
     if not (folder / config).is_file():
@@ -122,7 +122,7 @@ def _local_folder_problem(entry: ModelEntry, folder: Path) -> str | None:
     return None
 
 
-def _clip_hub_file(entry: ModelEntry) -> tuple[str, tuple[str, ...]]:
+def clip_hub_files(entry: ModelEntry) -> tuple[str, tuple[str, ...]]:
     """The hub repo holding an open_clip pretrained tag, and its candidate file names."""
     import open_clip
 
@@ -143,7 +143,7 @@ def _cached_file(repo: str, filename: str) -> str | None:
 def _in_hf_cache(entry: ModelEntry) -> str | None:
     """Path of the cached weights (CLIP) or config (transformers), if any."""
     if entry.family == "clip":
-        repo, names = _clip_hub_file(entry)
+        repo, names = clip_hub_files(entry)
         for name in names:
             path = _cached_file(repo, name)
             if path:
@@ -194,7 +194,7 @@ def find_local_source(entry: ModelEntry) -> tuple[ModelSource | None, str | None
     local_problem = None
     if folder is not None:
         if folder.is_dir():
-            local_problem = _local_folder_problem(entry, folder)
+            local_problem = local_folder_problem(entry, folder)
             if local_problem is None:
                 return ModelSource("local-dir", str(folder)), None
         else:

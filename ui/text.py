@@ -40,3 +40,8 @@ def token_chips_html(pieces: Sequence[str], scores: Sequence[float] | None = Non
 
 def show_tokens(pieces: Sequence[str], scores: Sequence[float] | None = None, titles: Sequence[str] | None = None) -> None:
     st.markdown(token_chips_html(pieces, scores, titles), unsafe_allow_html=True)
+
+
+def plotly_safe(text: str) -> str:
+    """Escape text for plotly labels and hover text, which interpret a subset of HTML tags."""
+    return html.escape(visible_token(text), quote=False)
