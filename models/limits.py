@@ -29,3 +29,30 @@ MAX_IMAGES_IN_MATRIX = 8
 
 # Hub: how long the app waits for the Hugging Face Hub before saying it is unreachable.
 HUB_PROBE_TIMEOUT_S = 2.0
+
+# CLIP images: after loading, pictures are shrunk to this longest side (CLIP sees 224 × 224;
+# 1024 keeps them sharp on a projector while bounding the memory each session holds).
+MAX_IMAGE_SIDE = 1024
+# CLIP linear probe: at most this many labelled uploads (features are extracted once, on the CPU).
+MAX_PROBE_UPLOADS = 200
+
+# Generation decoding controls (MAX_NEW_TOKENS and MAX_FEW_SHOT_EXAMPLES are above).
+MAX_TEMPERATURE = 2.0
+MAX_TOP_K = 500  # top-k filter; 0 switches it off
+MAX_REPETITION_PENALTY = 3.0
+# Generation: alternatives recorded per generated token (and bars in the next-token chart).
+TOP_ALTERNATIVES = 10
+# Few-shot experiment: k runs 0..this, and items are scored this many at a time (each row copies the
+# shared prompt's KV cache, so this bounds the memory one experiment takes).
+MAX_EXPERIMENT_SHOTS = 8
+SCORE_BATCH_SIZE = 8
+
+# Attention page, induction heads: GPT-2 reads this many random tokens, then the same tokens again.
+# The cached result keeps every weight, 12 × 12 × (2p + 1)² floats: 23 MB at the maximum.
+MIN_INDUCTION_PERIOD = 5
+MAX_INDUCTION_PERIOD = 100
+
+# Fill-mask page: predictions shown per mask, and how many tokens click-to-mask offers as
+# buttons (a longer sentence is cut, with a notice; typed masks still reach the full context).
+MAX_FILL_TOP_K = 20
+MAX_CLICK_TOKENS = 128

@@ -1,4 +1,370 @@
+"""Attention: self-attention on your own sentence for BERT and GPT-2, and induction heads found live."""
+
+from pathlib import Path
+
 import streamlit as st
 
-st.title("Coming soon")
-st.info("This demo is being built.")
+from models.attention import (
+    AttentionResult,
+    AttentionView,
+    HeadChoice,
+    PARTIAL_CHARACTER_MARK,
+    InductionResult,
+    attention_for_text,
+    attention_view,
+    induction_view,
+    load_presets,
+    model_view_grid,
+    rollout_view,
+    run_induction,
+    token_limit,
+    top_heads,
+)
+from models.limits import MAX_INDUCTION_PERIOD, MAX_TEXT_CHARS, MIN_INDUCTION_PERIOD
+from models.registry import get_entry, models_of
+from ui import attention_charts as charts
+from ui.figures import show_figure
+from ui.lecture import more_controls
+from ui.loaders import require_model
+from ui.text import show_tokens
+from ui.url_state import UrlState
+
+PRESETS = load_presets(Path(__file__).resolve().parent.parent / "assets" / "attention_presets.json")
+PRESET_BY_ID = {preset.id: preset for preset in PRESETS}
+MASKED = [entry.key for entry in models_of("masked-lm")]
+CAUSAL = [entry.key for entry in models_of("causal-lm")]
+VIEWS = {
+    "heatmap": "Heatmap",
+    "model": "Model view",
+    "rollout": "Rollout",
+    "compare": "BERT vs GPT-2",
+    "induction": "Induction heads",
+}
+HEAD_WORDS = {"mean": "mean of all heads", "max": "max over heads"}
+MAX_SEED = 2**31 - 1
+
+INTRO = r"""
+Each token's vector is turned into a **query** $q_i$, a **key** $k_j$ and a **value** $v_j$. The query is compared
+with every key ($e_{ij} = q_i^\top k_j$), a **softmax** turns the scores into weights $\alpha_{ij}$ that sum to 1,
+and the token's output is $\sum_j \alpha_{ij} v_j$. The heatmap shows the weights: **row = query** (the token
+looking), **column = key** (the token looked at). BERT's encoder looks both ways; GPT-2's decoder is **masked**:
+masking keeps the future from leaking into the past, so its upper triangle is empty.
+"""
+
+NOT_EXPLANATION = """
+**Attention is not explanation.** A weight says where a head reads from, not why the model predicts what it
+does: the values, the feed-forward layers and the residual stream all shape the output (Jain & Wallace 2019;
+Wiegreffe & Pinter 2019). Rollout (Abnar & Zuidema 2020) is a rough way to follow information through the
+layers: it averages each layer's heads, adds the residual connection as ½·A + ½·I, and multiplies the layers.
+"""
+
+INDUCTION_CARD = """
+> **Course card: induction head hypothesis.** Predict the repeated sequences: **A B … A → B** ⇒ pattern
+> completion. An induction head has a prefix-matching component: if A is found, then B copies the pattern.
+
+GPT-2 reads random tokens, then the same tokens again. The first copy cannot be predicted: the loss stays near
+ln(50 257) ≈ 10.8 nats, the cost of a blind guess. In the second copy an induction head finds the earlier
+occurrence of the current token A, attends to the token that followed it, B, and copies it: the loss falls.
+A head's **induction score** is its mean attention from each token of the second copy to the token after that
+token's first occurrence (1 = a perfect induction head).
+"""
+
+EXPECTATION = (
+    "With the real GPT-2 weights, expect a few strong induction heads in layers 5 and 6 (counting from 0) and a "
+    "second-copy loss far below the first. Models with random weights, as in a test setup, show neither."
+)
+
+
+@st.cache_data(max_entries=8, show_spinner="Running the model on your text…")
+def cached_attention(model_key: str, text: str, _loaded) -> AttentionResult:
+    # Keyed on the model key and the text: one forward pass per (model, text). Every view below is
+    # cheap numpy on this result, so moving a slider never runs the model again. max_entries bounds
+    # the memory: a 256-token text on bert-base holds 12 × 12 × 256² floats (38 MB), so 8 entries stay
+    # under about 300 MB even for the longest texts (a typical sentence takes well under 1 MB).
+    return attention_for_text(_loaded, text)
+
+
+@st.cache_data(max_entries=4, show_spinner="Running GPT-2 on repeated random tokens…")
+def cached_induction(model_key: str, period: int, seed: int, _loaded) -> InductionResult:
+    return run_induction(_loaded, period=period, seed=seed)
+
+
+def display_name(key: str) -> str:
+    return get_entry(key).display_name
+
+
+def head_choice(value: str) -> HeadChoice:
+    return value if value in HEAD_WORDS else int(value)
+
+
+def head_words(head: HeadChoice) -> str:
+    return HEAD_WORDS[head] if isinstance(head, str) else f"head {head}"
+
+
+def attention_or_warning(model_key: str, text: str) -> AttentionResult | None:
+    loaded = require_model(model_key)
+    try:
+        return cached_attention(model_key, text, loaded)
+    except ValueError as error:
+        st.warning(f"{display_name(model_key)}: {error}", icon="✏️")
+        return None
+
+
+def show_token_count(result: AttentionResult) -> None:
+    """The token counter against the limit, a notice when text was dropped, and the tokens themselves."""
+    entry = get_entry(result.model_key)
+    limit = token_limit(entry)
+    shown = len(result.axis)
+    why = (
+        f"the page's limit; the model reads up to {entry.context_length}"
+        if limit < entry.context_length
+        else "the model's context"
+    )
+    st.caption(f"**{shown} / {limit} tokens** ({why})")
+    if result.dropped_tokens:
+        st.warning(
+            f"Your text has {result.total_tokens} tokens: only the first {shown} are shown "
+            f"({result.dropped_tokens} dropped). Shorten the text to see the rest.",
+            icon="✂️",
+        )
+    with st.expander(f"Tokens of {entry.display_name} ({shown})", expanded=shown <= 40):
+        show_tokens(result.axis.labels)
+        if any(label.endswith(PARTIAL_CHARACTER_MARK) for label in result.axis.labels):
+            st.caption(f"{PARTIAL_CHARACTER_MARK} marks a byte-level piece holding only part of a character's bytes.")
+
+
+def layer_head_controls(url: UrlState, layers: int, heads: int, *, uses_head: bool = True) -> tuple[int, HeadChoice]:
+    """Layer slider and head picker, clamped to this model (a link may name a layer another model has)."""
+    layer_key = url.int("layer", default=layers // 2, lo=0, hi=layers - 1)
+    head_options = [*HEAD_WORDS, *(str(head) for head in range(heads))]
+    head_key = url.choice("head", "mean", head_options)
+    st.session_state[layer_key] = min(st.session_state[layer_key], layers - 1)
+    if st.session_state[head_key] not in head_options:
+        st.session_state[head_key] = "mean"
+    left, right = st.columns(2)
+    layer = left.slider("Layer (from 0)", 0, layers - 1, key=layer_key)
+    head = right.selectbox(
+        "Head", head_options, key=head_key, format_func=lambda v: head_words(head_choice(v)), disabled=not uses_head
+    )
+    return layer, head_choice(head)
+
+
+def token_controls(url: UrlState, results: list[AttentionResult]) -> tuple[bool, bool]:
+    with more_controls("Token controls"):
+        hide = st.toggle(
+            "Hide special tokens ([CLS], [SEP], GPT-2's first token) and renormalise each row",
+            key=url.bool("hide", False),
+            help="Those tokens soak up spare attention. Hiding drops their rows and columns and rescales every "
+            "row to sum to 1 again.",
+        )
+        merge = st.toggle(
+            "Merge subword pieces into words",
+            key=url.bool("merge", False),
+            help="Rule: sum over a word's key pieces, mean over its query pieces, so rows still sum to 1.",
+        )
+    if hide and any(result.axis.special.all() for result in results):
+        st.info("Every token of this text is special (a single GPT-2 token), so nothing is hidden.")
+        hide = False
+    return hide, merge
+
+
+def show_heatmap(
+    view: AttentionView, model_key: str, layer: int, head: HeadChoice, *, key: str, short_title: bool = False,
+    zmax: float | None = None,
+) -> None:
+    entry = get_entry(model_key)
+    title = entry.display_name if short_title else f"{entry.display_name}: layer {layer}, {head_words(head)}"
+    show_figure(
+        charts.attention_heatmap(view, title, zmax=zmax),
+        name=f"attention_{entry.key}_layer{layer}_{head}",
+        table=charts.matrix_table(view),
+        key=key,
+    )
+    if view.row_stochastic:
+        st.caption("Each row is one softmax over the keys: it sums to 1. Hover a cell for its exact weight.")
+    else:
+        st.caption("Max over heads: the strongest weight any head gives; rows no longer sum to 1.")
+
+
+def show_model_view(result: AttentionResult, layer: int, head: HeadChoice, hide: bool, merge: bool) -> None:
+    grid = model_view_grid(result, max_cells=charts.MODEL_VIEW_MAX_CELLS, hide=hide, merge=merge)
+    selected = (layer, head) if isinstance(head, int) else None
+    show_figure(
+        charts.model_view_figure(grid, selected),
+        name=f"model_view_{result.model_key}",
+        table=charts.head_summary_table(grid),
+        key="model_view",
+    )
+    if grid.cells < len(grid.axis):
+        st.caption(
+            f"Each tile pools {len(grid.axis)} tokens into {grid.cells} cells a side (sum over keys, mean over "
+            "queries); the enlarged view below shows every token."
+        )
+    summary = grid.summary
+    previous = divmod(int(summary.to_previous.argmax()), grid.heads)
+    first = divmod(int(summary.to_first.argmax()), grid.heads)
+    st.caption(
+        f"Most previous-token-like head: L{previous[0]} H{previous[1]} "
+        f"({summary.to_previous[previous]:.2f} of its weight on the token just before). "
+        f"Head leaning most on the first token: L{first[0]} H{first[1]} ({summary.to_first[first]:.2f}). "
+        "The CSV lists these numbers for every head."
+    )
+    st.subheader(f"Enlarged: layer {layer}, {head_words(head)}")
+    enlarged = attention_view(result, layer, head, hide=hide, merge=merge)
+    show_heatmap(enlarged, result.model_key, layer, head, key="model_view_enlarged")
+
+
+def show_rollout(result: AttentionResult, layer: int, hide: bool, merge: bool) -> None:
+    entry = get_entry(result.model_key)
+    view = rollout_view(result, layer, hide=hide, merge=merge)
+    show_figure(
+        charts.attention_heatmap(view, f"{entry.display_name}: rollout from the input through layer {layer}"),
+        name=f"rollout_{entry.key}_layer{layer}",
+        table=charts.matrix_table(view),
+        key="rollout",
+    )
+    st.info(NOT_EXPLANATION, icon="⚠️")
+
+
+def show_compare(url: UrlState, text: str) -> None:
+    st.markdown(
+        "The same text through both families. **BERT** (encoder, masked-LM pre-training) lets every token "
+        "attend to every other: bidirectional. **GPT-2** (decoder, next-token prediction) is causal: its mask "
+        "keeps the future from leaking into the past, so the upper triangle is empty."
+    )
+    left, right = st.columns(2)
+    masked_key = left.selectbox("Encoder", MASKED, key=url.choice("bert", MASKED[0], MASKED), format_func=display_name)
+    causal_key = right.selectbox("Decoder", CAUSAL, key=url.choice("gpt", CAUSAL[0], CAUSAL), format_func=display_name)
+    results = [attention_or_warning(key, text) for key in (masked_key, causal_key)]
+    if any(result is None for result in results):
+        return
+    layer, head = layer_head_controls(
+        url, min(r.layers for r in results), min(r.heads for r in results)
+    )
+    hide, merge = token_controls(url, results)
+    views = [attention_view(result, layer, head, hide=hide, merge=merge) for result in results]
+    # One colour scale for both, so their weights compare cell for cell.
+    zmax = max(charts.colour_max(view) for view in views)
+    for column, result in zip(st.columns(2), results):
+        with column:
+            show_token_count(result)
+    for column, result, view in zip(st.columns(2), results, views):
+        with column:
+            show_heatmap(
+                view, result.model_key, layer, head, key=f"compare_{result.model_key}", short_title=True, zmax=zmax
+            )
+
+
+def show_text_views(url: UrlState, view: str, text: str, model_key: str) -> None:
+    if not text.strip():
+        st.info("Type or paste a sentence above, or pick a preset, to see its attention.", icon="⌨️")
+        return
+    if view == "compare":
+        show_compare(url, text)
+        return
+    result = attention_or_warning(model_key, text)
+    if result is None:
+        return
+    show_token_count(result)
+    layer, head = layer_head_controls(url, result.layers, result.heads, uses_head=view != "rollout")
+    hide, merge = token_controls(url, [result])
+    if view == "heatmap":
+        show_heatmap(attention_view(result, layer, head, hide=hide, merge=merge), model_key, layer, head, key="heatmap")
+    elif view == "model":
+        show_model_view(result, layer, head, hide, merge)
+    else:
+        st.caption("Rollout runs from the input through the chosen layer, over all heads.")
+        show_rollout(result, layer, hide, merge)
+
+
+def show_induction(url: UrlState) -> None:
+    st.markdown(INDUCTION_CARD)
+    st.caption("This view builds its own sequence of random tokens: it does not use the text above.")
+    left, middle, right = st.columns(3)
+    model_key = left.selectbox(
+        "Model", CAUSAL, key=url.choice("ind_model", CAUSAL[0], CAUSAL), format_func=display_name
+    )
+    period = middle.slider(
+        "Random tokens per copy",
+        MIN_INDUCTION_PERIOD,
+        MAX_INDUCTION_PERIOD,
+        key=url.int("period", 50, MIN_INDUCTION_PERIOD, MAX_INDUCTION_PERIOD),
+    )
+    seed = right.number_input("Seed", 0, MAX_SEED, step=1, key=url.int("seed", 0, 0, MAX_SEED))
+    loaded = require_model(model_key)
+    result = cached_induction(model_key, int(period), int(seed), loaded)
+    first, second = st.columns(2)
+    first.metric("Loss on the first copy", f"{result.first_copy_loss:.2f} nats")
+    second.metric(
+        "Loss on the second copy",
+        f"{result.second_copy_loss:.2f} nats",
+        delta=f"{result.second_copy_loss - result.first_copy_loss:+.2f} nats",
+        delta_color="inverse",
+    )
+    show_figure(charts.loss_by_position_figure(result), name=f"induction_loss_{model_key}", table=charts.loss_table(result), key="induction_loss")
+    show_figure(charts.induction_scores_figure(result), name=f"induction_scores_{model_key}", table=charts.scores_table(result), key="induction_scores")
+    best = top_heads(result.scores, 5)
+    st.markdown("**Top heads:** " + " · ".join(f"L{layer} H{head} ({score:.2f})" for layer, head, score in best))
+    st.caption(EXPECTATION)
+    ranked = {f"{layer}.{head}": (layer, head, score) for layer, head, score in top_heads(result.scores, result.scores.size)}
+    options = list(ranked)
+    pick_key = url.choice("ind_head", options[0], options)
+    if st.session_state[pick_key] not in ranked:
+        st.session_state[pick_key] = options[0]
+    picked = st.selectbox(
+        "Head to look at (best first)",
+        options,
+        key=pick_key,
+        format_func=lambda name: "L{} H{} (score {:.2f})".format(*ranked[name]),
+    )
+    layer, head, _ = ranked[picked]
+    pattern = induction_view(result, layer, head)
+    show_figure(
+        charts.attention_heatmap(pattern, f"{display_name(model_key)}: layer {layer}, head {head} on the repeated tokens"),
+        name=f"induction_pattern_{model_key}_L{layer}H{head}",
+        table=charts.matrix_table(pattern),
+        key="induction_pattern",
+    )
+    st.caption(
+        "An induction head draws a stripe one step right of the diagonal offset by the period: each token of the "
+        "second copy looks at the token after its first occurrence."
+    )
+
+
+st.title("🔍 Attention")
+st.markdown(INTRO)
+
+url = UrlState("attn")
+text_key = url.text("text", default=PRESETS[0].text)
+preset_key = url.choice("preset", PRESETS[0].id, list(PRESET_BY_ID))
+
+
+def use_preset() -> None:
+    st.session_state[text_key] = PRESET_BY_ID[st.session_state[preset_key]].text
+
+
+text_column, pick_column = st.columns([3, 2])
+with pick_column:
+    st.selectbox(
+        "Preset from the course",
+        list(PRESET_BY_ID),
+        key=preset_key,
+        format_func=lambda preset_id: PRESET_BY_ID[preset_id].name,
+        on_change=use_preset,
+    )
+    model_options = [*MASKED, *CAUSAL]
+    model_key = st.selectbox("Model", model_options, key=url.choice("model", MASKED[0], model_options), format_func=display_name)
+with text_column:
+    text = st.text_area("Your text (edit it freely)", key=text_key, height=140, max_chars=MAX_TEXT_CHARS)
+preset = PRESET_BY_ID[st.session_state[preset_key]]
+if text == preset.text:
+    st.caption(f"**What to look for:** {preset.look_for}")
+
+view = st.segmented_control("View", list(VIEWS), key=url.choice("view", "heatmap", list(VIEWS)), format_func=VIEWS.get, required=True)
+if view == "induction":
+    show_induction(url)
+else:
+    show_text_views(url, view, text, model_key)
+
+url.write()
+url.show_ignored()

@@ -1,4 +1,403 @@
+"""CLIP zero-shot: classify any photo with "a photo of a {object}", see the contrastive objective as an
+image × caption matrix, and compare zero-shot with a linear probe on frozen features."""
+
+import numpy as np
 import streamlit as st
 
-st.title("Coming soon")
-st.info("This demo is being built.")
+from models import zero_shot as zs
+from models.images import UPLOAD_TYPES, ImageRejected, LoadedImage, gallery, load_gallery_photo, load_image
+from models.limits import MAX_IMAGES_IN_MATRIX, MAX_LABELS, MAX_PROBE_UPLOADS, MAX_TEMPLATES, MAX_UPLOAD_MB
+from models.loading import LoadedModel
+from models.registry import get_entry, models_of
+from ui import clip_charts as charts
+from ui.figures import show_figure
+from ui.lecture import lecture_mode, more_controls
+from ui.loaders import require_model
+from ui.url_state import UrlState
+
+CLIP_KEYS = [entry.key for entry in models_of("clip")]
+TEMPLATES = zs.shipped_templates()
+PHOTOS = {photo.file: photo for photo in gallery()}
+DEFAULT_LABELS = "\n".join([*(photo.label for photo in PHOTOS.values()), "dog", "car"])
+SOURCES = {"gallery": "📷 Gallery", "upload": "⬆️ Upload", "camera": "🤳 Camera"}
+PROBE_DATA = {"digits": "Handwritten digits (scikit-learn)", "uploads": "My labelled photos"}
+MATRIX_PHOTOS = list(PHOTOS)[:5]
+TABS = ["Zero-shot", "Similarity matrix", "Linear probe"]
+MAX_STORED_FEATURE_SETS = 8
+
+INTRO = """
+**CLIP** (Contrastive Language–Image Pre-training, Radford et al. 2021) trains an image encoder and a text
+encoder on 400 million (image, caption) pairs so that the embeddings of an image and *its* caption are close,
+and mismatched pairs are pushed apart. At test time any list of labels becomes a classifier: write each as
+**"a photo of a {object}"**, embed it, and pick the label whose text is closest to the image. No training
+example of those classes is needed: this is **zero-shot** learning.
+"""
+
+RECIPE = """
+**The recipe.** Both encoders output unit vectors, so their dot product is the **cosine similarity**.
+CLIP multiplies it by its learned temperature (the *logit scale*, about 100 in trained models) and takes a
+**softmax over the labels**: probabilities that always sum to 1 over the labels *you* gave, so they say which
+label fits best, not whether any fits. The cosines on the right are the raw scores before that.
+"""
+
+MATRIX_TEXT = """
+**The contrastive objective, made visible.** In training, CLIP sees a batch of N images with their N captions
+and is rewarded when each image is most similar to its own caption (the diagonal) and less similar to the
+N − 1 others: a cross-entropy over each row (image → caption) and each column (caption → image).
+"""
+
+
+# ---------------------------------------------------------------------------------------
+# Cached work: text vectors per (model, labels, templates); image vectors per (model, image)
+
+
+@st.cache_resource(show_spinner=False)
+def gallery_images() -> dict[str, LoadedImage]:
+    return {file: load_gallery_photo(photo) for file, photo in PHOTOS.items()}
+
+
+@st.cache_data(max_entries=64, show_spinner="Encoding the prompts…")
+def label_vectors(model_key: str, device: str, labels: tuple[str, ...], templates: tuple[str, ...],
+                  _loaded: LoadedModel) -> zs.LabelEmbeddings:
+    return zs.embed_labels(_loaded, labels, templates)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def image_vector(model_key: str, device: str, digest: str, _loaded: LoadedModel, _image) -> np.ndarray:
+    """(dim,) unit vector of one image, keyed on its bytes' digest."""
+    return zs.encode_images(_loaded, [_image])[0]
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def decode_upload(data: bytes, name: str) -> LoadedImage:
+    return load_image(data, name)
+
+
+@st.cache_resource(show_spinner=False)
+def digits() -> zs.LabelledImages:
+    return zs.digits_dataset()
+
+
+@st.cache_resource(show_spinner=False)
+def probe_features() -> dict[tuple[str, str, str], np.ndarray]:
+    """Frozen image features of the probe's data sets, shared by every session: extracted once per
+    (model, device, data set), with a progress bar, so they cannot live in a plain cached function."""
+    return {}
+
+
+@st.cache_data(max_entries=16, show_spinner="Training the linear probes…")
+def probe_result(model_key: str, device: str, data_id: str, prompt: str,
+                 _features: np.ndarray, _data: zs.LabelledImages, _loaded: LoadedModel) -> zs.ProbeResult:
+    class_vectors = label_vectors(model_key, device, _data.class_names, (prompt,), _loaded)
+    return zs.probe_against_zero_shot(_features, _data, class_vectors)
+
+
+def vectors_of(loaded: LoadedModel, images: list[LoadedImage]) -> np.ndarray:
+    return np.stack([image_vector(loaded.entry.key, loaded.device, im.digest, loaded, im.image) for im in images])
+
+
+# ---------------------------------------------------------------------------------------
+# Small display helpers (user text is always shown with st.text / st.code)
+
+
+def show_notices(notices: tuple[zs.Notice, ...]) -> None:
+    for notice in notices:
+        st.warning(notice.message, icon="✏️")
+        if notice.examples:
+            st.code("\n".join(notice.examples), language=None, wrap_lines=True)
+
+
+def show_rejection(name: str, error: ImageRejected) -> None:
+    st.warning(error.reason, icon="🚫")
+    st.text(f"File: {name}")
+
+
+def read_upload(upload) -> LoadedImage | None:
+    try:
+        return decode_upload(upload.getvalue(), upload.name)
+    except ImageRejected as error:
+        show_rejection(upload.name, error)
+        return None
+
+
+def display_name(key: str) -> str:
+    return get_entry(key).display_name
+
+
+# ---------------------------------------------------------------------------------------
+# Sections
+
+
+def controls(url: UrlState) -> str:
+    """Model and template-ensemble controls (folded away in lecture mode); returns the model key."""
+    with more_controls("Model and template ensembling"):
+        left, right = st.columns([1, 2])
+        model_key = left.selectbox(
+            "CLIP model", CLIP_KEYS, format_func=display_name, key=url.choice("model", CLIP_KEYS[0], CLIP_KEYS)
+        )
+        right.toggle(
+            "Template ensembling",
+            key=url.bool("ensemble", False),
+            help="Average each label's unit text vectors over several templates, then renormalise "
+            "(the CLIP paper's prompt ensembling).",
+        )
+        right.multiselect(
+            f"Templates to add to yours (up to {MAX_TEMPLATES} in all)",
+            list(range(len(TEMPLATES.templates))),
+            format_func=lambda index: TEMPLATES.templates[index],
+            key=url.multi(
+                "ens",
+                [TEMPLATES.templates.index(t) for t in TEMPLATES.default_ensemble],
+                list(range(len(TEMPLATES.templates))),
+            ),
+            disabled=not st.session_state[url.key("ensemble")],
+            help="The default is the CLIP notebook's best 7 of its 80 ImageNet templates.",
+        )
+    return model_key
+
+
+def pick_image(url: UrlState) -> LoadedImage | None:
+    source = st.radio(
+        "Image from", list(SOURCES), format_func=SOURCES.get, horizontal=True,
+        key=url.choice("source", "gallery", list(SOURCES)),
+    )
+    if source == "gallery":
+        file = st.selectbox(
+            "Photo", list(PHOTOS), format_func=lambda f: PHOTOS[f].title, key=url.choice("photo", "chelsea.jpg", list(PHOTOS))
+        )
+        image = gallery_images()[file]
+        st.image(image.image, width="stretch")
+        st.caption(f"Source: {PHOTOS[file].source}. Licence: {PHOTOS[file].licence}.")
+        return image
+    if source == "upload":
+        upload = st.file_uploader(
+            f"Upload a photo (JPEG, PNG, WebP or GIF; up to {MAX_UPLOAD_MB} MB)", type=list(UPLOAD_TYPES),
+            key="clip__upload", max_upload_size=MAX_UPLOAD_MB,
+        )
+        if upload is None:
+            st.info("Choose an image file, or drag one here.", icon="⬆️")
+            return None
+        image = read_upload(upload)
+    else:
+        shot = st.camera_input("Take a photo", key="clip__camera")
+        if shot is None:
+            st.info("Allow the camera in your browser, then take a photo.", icon="🤳")
+            return None
+        image = read_upload(shot)
+    if image is not None:
+        st.image(image.image, width="stretch")
+        st.text(f"File: {image.name}")
+        for note in image.notes:
+            st.caption(note)
+    return image
+
+
+def checked_prompts(url: UrlState, loaded: LoadedModel) -> tuple[zs.Checked, zs.Checked]:
+    """The label and template widgets, checked against the tokenizer; returns (labels, templates)."""
+    labels_text = st.text_area(
+        f"Labels: one per line, or separated by commas (up to {MAX_LABELS})",
+        key=url.text("labels", DEFAULT_LABELS), height=260,
+    )
+    template = st.text_input(
+        'Prompt template: "{}" is where each label goes', key=url.text("template", zs.DEFAULT_TEMPLATE)
+    )
+    raw_templates = [template]
+    if st.session_state[url.key("ensemble")]:
+        raw_templates += [TEMPLATES.templates[i] for i in st.session_state[url.key("ens")]]
+    context = loaded.entry.context_length
+    templates = zs.check_templates(raw_templates, loaded.tokenizer, context)
+    labels = zs.check_labels(zs.parse_lines(labels_text), loaded.tokenizer, templates.items, context)
+    return labels, templates
+
+
+def zero_shot_section(url: UrlState, loaded: LoadedModel) -> LoadedImage | None:
+    picture, words = st.columns([2, 3], gap="large")
+    with picture:
+        image = pick_image(url)
+    with words:
+        labels, templates = checked_prompts(url, loaded)
+    show_notices(templates.notices + labels.notices)
+    if not labels.items:
+        st.info("Type at least one label, for example cat, dog, car.", icon="✏️")
+        return image
+    if image is None:
+        return image
+    embeddings = label_vectors(loaded.entry.key, loaded.device, labels.items, templates.items, loaded)
+    result = zs.zero_shot(vectors_of(loaded, [image]), embeddings, zs.logit_scale(loaded))
+    show_figure(
+        charts.probability_figure(result),
+        name=f"clip_zero_shot_{loaded.entry.key}",
+        table=charts.probability_table(result),
+        key="clip_probabilities",
+    )
+    st.markdown(RECIPE)
+    count = len(templates.items)
+    st.caption(
+        f"{len(labels.items)} labels × {count} template{'s' if count > 1 else ''} = "
+        f"{len(labels.items) * count} prompts · {display_name(loaded.entry.key)} on {loaded.device}"
+        + (" · each label's vector is the mean of its templates' unit vectors, renormalised" if count > 1 else "")
+    )
+    if not lecture_mode():
+        with st.expander("The prompts CLIP read"):
+            st.code("\n".join(zs.fill(t, label) for label in labels.items for t in templates.items), language=None)
+    return image
+
+
+def matrix_section(loaded: LoadedModel, own_image: LoadedImage | None) -> None:
+    st.markdown(MATRIX_TEXT)
+    chosen = st.multiselect(
+        f"Photos: the rows (up to {MAX_IMAGES_IN_MATRIX})", list(PHOTOS), default=MATRIX_PHOTOS,
+        format_func=lambda f: PHOTOS[f].title, max_selections=MAX_IMAGES_IN_MATRIX, key="clip__matrix_photos",
+    )
+    images = [gallery_images()[file] for file in chosen]
+    default_captions = [PHOTOS[file].caption for file in chosen]
+    if own_image is not None and st.toggle("Add my photo as the last row", key="clip__matrix_own"):
+        images.append(own_image)
+        default_captions.append("a photo of my own")
+    if not images:
+        st.info("Choose at least one photo.", icon="📷")
+        return
+    st.image([image.image for image in images], width=110)
+    # Keyed on the rows, so the captions follow the photos when the choice changes.
+    captions_key = "clip__captions__" + "|".join(image.digest[:12] for image in images)
+    captions_text = st.text_area(
+        "Captions: the columns, one per line, in the same order as the photos (add more as distractors)",
+        value="\n".join(default_captions), key=captions_key, height=200,
+    )
+    captions = zs.check_captions(
+        [line for line in captions_text.splitlines()], loaded.tokenizer, loaded.entry.context_length, MAX_LABELS
+    )
+    show_notices(captions.notices)
+    if not captions.items:
+        st.info("Type at least one caption.", icon="✏️")
+        return
+    view = st.radio(
+        "Show", list(charts.MATRIX_VIEWS), format_func=charts.MATRIX_VIEWS.get, horizontal=True, key="clip__matrix_view"
+    )
+    caption_vectors = label_vectors(loaded.entry.key, loaded.device, captions.items, (zs.LABEL_SLOT,), loaded)
+    matrix = zs.similarity_matrix(
+        vectors_of(loaded, images), [image.name for image in images],
+        caption_vectors.vectors, captions.items, zs.logit_scale(loaded),
+    )
+    show_figure(
+        charts.similarity_figure(matrix, view),
+        name=f"clip_similarity_{loaded.entry.key}",
+        table=charts.similarity_table(matrix),
+        key="clip_matrix",
+    )
+    if matrix.contrastive_loss is not None:
+        n = len(images)
+        st.caption(
+            f"CLIP's training loss on this batch: {matrix.contrastive_loss:.3f} (symmetric cross-entropy with the "
+            f"diagonal as targets). 0 would be perfect; a blind guess among {n} scores ln {n} = {np.log(n):.3f}."
+        )
+    else:
+        st.caption("The training loss needs as many captions as photos (one matching caption per photo).")
+
+
+def probe_data() -> tuple[str, zs.LabelledImages | None]:
+    """The chosen labelled set and an identifier for caching, or None (with a message) if unusable."""
+    choice = st.radio(
+        "Labelled images", list(PROBE_DATA), format_func=PROBE_DATA.get, horizontal=True, key="clip__probe_data"
+    )
+    if choice == "digits":
+        return "digits", digits()
+    uploads = st.file_uploader(
+        f"Photos named by class, e.g. cat_1.jpg, cat_2.jpg, dog_1.jpg (at least 2 classes × 2 photos; "
+        f"up to {MAX_PROBE_UPLOADS} files)",
+        type=list(UPLOAD_TYPES), accept_multiple_files=True, key="clip__probe_uploads",
+        max_upload_size=MAX_UPLOAD_MB,
+    )
+    if not uploads:
+        st.info("Upload a few photos of each class; the part of the name before _ or - or a digit is the label.")
+        return "uploads", None
+    if len(uploads) > MAX_PROBE_UPLOADS:
+        st.warning(f"Only the first {MAX_PROBE_UPLOADS} files are used (the limit).", icon="✏️")
+    good = [image for image in (read_upload(upload) for upload in uploads[:MAX_PROBE_UPLOADS]) if image is not None]
+    try:
+        data = zs.labelled_from_names([image.image for image in good], [image.name for image in good])
+    except ValueError as error:
+        st.warning(str(error), icon="✏️")
+        return "uploads", None
+    return "uploads:" + ",".join(sorted(image.digest[:16] for image in good)), data
+
+
+def probe_section(loaded: LoadedModel, template: str) -> None:
+    st.markdown(
+        "**Transfer learning in one chart.** Keep CLIP's image encoder frozen and fit only a new output layer "
+        "(logistic regression) on a few labelled examples per class, then compare with zero-shot CLIP, "
+        "which saw no labelled example at all."
+    )
+    data_id, data = probe_data()
+    if data is None:
+        return
+    is_digits = data_id == "digits"
+    prompt = TEMPLATES.digits_template if is_digits else template
+    st.caption(f"Data: {data.description}. Zero-shot prompt: "
+               + ("the CLIP paper's MNIST template." if is_digits else "your template."))
+    if is_digits:
+        st.image([data.images[np.flatnonzero(data.targets == c)[0]] for c in range(len(data.class_names))], width=56)
+    store = probe_features()
+    key = (loaded.entry.key, loaded.device, data_id)
+    if key not in store:
+        start = st.empty()
+        if not start.button("Extract features and train the probe", key="clip__probe_run", icon="▶️", type="primary"):
+            st.caption(f"CLIP encodes {len(data.images)} images once (a progress bar shows how far it is).")
+            return
+        start.empty()
+        bar = st.progress(0.0, text="Extracting frozen CLIP image features…")
+        features = zs.encode_images(
+            loaded, list(data.images),
+            progress=lambda done, total: bar.progress(done / total, text=f"Extracting CLIP features: {done}/{total} images"),
+        )
+        bar.empty()
+        if len(store) >= MAX_STORED_FEATURE_SETS:
+            store.pop(next(iter(store)))  # the oldest: bounded memory on a shared server
+        store[key] = features
+    result = probe_result(*key, prompt, store[key], data, loaded)
+    show_figure(charts.probe_figure(result), name=f"clip_linear_probe_{loaded.entry.key}",
+                table=charts.probe_table(result), key="clip_probe")
+    st.markdown(probe_sentences(result))
+
+
+def probe_sentences(result: zs.ProbeResult) -> str:
+    """Two sentences: what the chart shows, and what this run found."""
+    most = result.shots[-1]
+    general = (
+        "Each point is a logistic regression trained on frozen CLIP features from k labelled images per class "
+        "(the transfer-learning recipe: reuse the pre-trained encoder, fit only the output layer); the dashed "
+        "line is zero-shot CLIP, which got its classifier from the label text alone."
+    )
+    needed = result.shots_to_beat_zero_shot()
+    best = result.mean_accuracy[-1]
+    if needed is None:
+        found = (f"Here even {most} examples per class do not beat zero-shot ({best:.0%} against "
+                 f"{result.zero_shot_accuracy:.0%}): the words were worth more than that many labelled images.")
+    else:
+        found = (f"Here the probe needs {needed} example{'s' if needed > 1 else ''} per class to beat zero-shot, "
+                 f"and reaches {best:.0%} with {most} (zero-shot: {result.zero_shot_accuracy:.0%}).")
+    return f"{general} {found}"
+
+
+# ---------------------------------------------------------------------------------------
+# The page
+
+st.title("🖼️ CLIP zero-shot")
+st.markdown(INTRO)
+url = UrlState("clip")
+model_key = controls(url)
+loaded = require_model(model_key)
+# Bound to the URL, so a link can open the matrix or the probe directly, and the chosen tab survives
+# reruns. Every tab still runs: widgets in hidden tabs (an uploaded photo) keep their values.
+zero_tab, matrix_tab, probe_tab = st.tabs(TABS, key="clip_tab", bind="query-params")
+with zero_tab:
+    own = zero_shot_section(url, loaded)
+with matrix_tab:
+    matrix_section(loaded, own if st.session_state[url.key("source")] != "gallery" else None)
+with probe_tab:
+    your_template = zs.check_templates(
+        [st.session_state[url.key("template")]], loaded.tokenizer, loaded.entry.context_length
+    ).items[0]
+    probe_section(loaded, your_template)
+url.write()
+url.show_ignored()

@@ -1,4 +1,477 @@
+"""Generation: GPT-2 with zero-, one- and few-shot prompts, token by token.
+
+Build a prompt (task description + k examples + query), see the next-token distribution, generate
+with streaming and a Stop button, inspect each token's probability and alternatives, compare k = 0, 1
+and few side by side, and run the k = 0..8 in-context learning experiment on a labelled set.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
 import streamlit as st
 
-st.title("Coming soon")
-st.info("This demo is being built.")
+from models.generation import (
+    AnswerScores,
+    DecodingSettings,
+    Example,
+    GenerationResult,
+    MAX_SEED,
+    NextTokenDistribution,
+    PreparedPrompt,
+    ShotCurve,
+    answer_continuation,
+    build_prompt,
+    collect_generation,
+    examples_from_json,
+    examples_to_json,
+    load_labelled_sets,
+    load_presets,
+    next_token_distribution,
+    prepare_prompt,
+    prompt_room,
+    score_answers,
+    score_shots,
+    settings_notes,
+    stream_generation,
+)
+from models.limits import (
+    MAX_EXPERIMENT_SHOTS,
+    MAX_FEW_SHOT_EXAMPLES,
+    MAX_NEW_TOKENS,
+    MAX_REPETITION_PENALTY,
+    MAX_TEMPERATURE,
+    MAX_TEXT_CHARS,
+    MAX_TOP_K,
+    MIN_NEW_TOKENS,
+)
+from models.registry import default_model, get_entry, models_of
+from ui.figures import show_figure
+from ui.generation_charts import (
+    alternatives_figure,
+    alternatives_table,
+    chip_titles,
+    next_token_figure,
+    next_token_table,
+    shot_curve_figure,
+    shot_curve_table,
+    token_probability_figure,
+    token_probability_table,
+)
+from ui.lecture import more_controls
+from ui.loaders import require_model
+from ui.text import show_tokens, visible_token
+from ui.url_state import UrlState
+
+PRESETS = {preset.key: preset for preset in load_presets()}
+LABELLED = {labelled.key: labelled for labelled in load_labelled_sets()}
+SHOTS = {"zero": "zero-shot (k = 0)", "one": "one-shot (k = 1)", "few": "few-shot (k examples)"}
+DECODING = {"greedy": "Greedy (most likely token)", "sample": "Sampling"}
+STOP_WORDS = {
+    "eos": "the end-of-text token",
+    "newline": "a newline (the answer line is complete)",
+    "max_new_tokens": "the max new tokens",
+    "stopped": "Stop (or a change on the page)",
+}
+RESULT_KEY = "gen__result"
+COMPARISON_KEY = "gen__comparison"
+EXPERIMENT_KEY = "gen__experiment"
+EDITOR_VERSION_KEY = "gen__editor_version"
+
+url = UrlState("gen")
+
+
+def preset_values(preset) -> dict:
+    """The page inputs a preset sets."""
+    return {
+        "task": preset.task,
+        "examples": examples_to_json(preset.examples),
+        "query": preset.query,
+        "answer": preset.answer,
+        "sep": preset.separator,
+        "shots": "few" if preset.examples else "zero",
+        "k": min(max(2, preset.few_k), MAX_FEW_SHOT_EXAMPLES),
+        "max_new": preset.max_new_tokens,
+        "stop_nl": preset.stop_at_newline,
+    }
+
+
+def apply_preset() -> None:
+    for name, value in preset_values(PRESETS[st.session_state[url.key("preset")]]).items():
+        st.session_state[url.key(name)] = value
+    # A new editor key starts the examples table afresh from the preset.
+    st.session_state[EDITOR_VERSION_KEY] = st.session_state.get(EDITOR_VERSION_KEY, 0) + 1
+
+
+def url_examples(default: str) -> tuple[Example, ...]:
+    """The examples kept in the URL; a malformed value is reported and replaced by the preset's."""
+    key = url.key("examples")
+    url.text("examples", default=default)
+    try:
+        return examples_from_json(st.session_state[key])
+    except ValueError:
+        url.ignored.append("`examples` (not a list of [input, output] pairs)")
+        st.session_state[key] = default
+        return examples_from_json(default)
+
+
+def cell_text(value) -> str:
+    return "" if value is None or value != value else str(value).strip()  # value != value: NaN
+
+
+def examples_table(examples: tuple[Example, ...]) -> tuple[list[Example], int]:
+    """The editable examples table; returns the complete rows and how many incomplete rows were left out."""
+    version = st.session_state.setdefault(EDITOR_VERSION_KEY, 0)
+    base_key = f"gen__examples_base_{version}"
+    # The table's starting data must not change while its edits live in the widget state.
+    base = st.session_state.setdefault(
+        base_key, pd.DataFrame([(e.input, e.output) for e in examples], columns=["input", "output"], dtype=str)
+    )
+    edited = st.data_editor(
+        base,
+        key=f"gen__examples_editor_{version}",
+        num_rows="dynamic",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "input": st.column_config.TextColumn("Input", max_chars=500),
+            "output": st.column_config.TextColumn("Output", max_chars=500),
+        },
+    )
+    rows = [(cell_text(source), cell_text(target)) for source, target in zip(edited["input"], edited["output"])]
+    complete = [Example(source, target) for source, target in rows if source and target]
+    incomplete = sum(1 for source, target in rows if (source or target) and not (source and target))
+    return complete, incomplete
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_next_tokens(_loaded, model_key: str, device: str, ids: tuple[int, ...], _prompt: PreparedPrompt) -> NextTokenDistribution:
+    return next_token_distribution(_loaded, _prompt)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_shot_scores(_loaded, model_key: str, device: str, set_key: str, k: int) -> AnswerScores:
+    return score_shots(_loaded, LABELLED[set_key], k)
+
+
+def describe_truncation(prompt: PreparedPrompt, max_new: int, context: int) -> str | None:
+    notes = []
+    if prompt.dropped_chars:
+        notes.append(f"the text was longer than {MAX_TEXT_CHARS:,} characters, so its first {prompt.dropped_chars:,} were cut")
+    if prompt.dropped_tokens:
+        notes.append(
+            f"{prompt.total_tokens:,} tokens do not fit next to {max_new} new tokens in the {context:,}-token context, "
+            f"so the first {prompt.dropped_tokens:,} tokens were dropped and the last "
+            f"{prompt_room(context, max_new):,} kept"
+        )
+    return ("The prompt was left-truncated: " + "; ".join(notes) + ".") if notes else None
+
+
+def stream_into(loaded, prompt: PreparedPrompt, settings: DecodingSettings, fingerprint, stop_slot, live_slot) -> None:
+    """Generate, showing each token as it comes; Stop (or any change) reruns the page and keeps what came so far."""
+    live = {"fingerprint": fingerprint, "prompt": prompt, "steps": []}
+    st.session_state[RESULT_KEY] = live
+    stop_slot.button("Stop", icon="⏹️", key="gen__stop", help="Stop generating; the tokens so far are kept.")
+    stream = stream_generation(loaded, prompt, settings)
+    try:
+        for step in stream:
+            live["steps"].append(step)
+            steps = live["steps"]
+            with live_slot.container():
+                show_tokens([s.piece for s in steps], [s.probability for s in steps])
+                st.caption(f"{len(steps)} / {settings.max_new_tokens} tokens · {step.elapsed_s:.1f} s")
+    finally:
+        stream.close()
+    stop_slot.empty()
+    live_slot.empty()
+
+
+def show_result(result: GenerationResult, expected: str) -> None:
+    steps = result.steps
+    if not steps:
+        st.info("Stopped before the first token.")
+        return
+    st.caption("Generated tokens, shaded by the model's probability of each (darker = more sure). Hover for alternatives.")
+    show_tokens([step.piece for step in steps], [step.probability for step in steps], chip_titles(steps))
+    speed = f" · {result.decode_tokens_per_s:.1f} tokens/s after the first" if result.decode_tokens_per_s else ""
+    st.caption(
+        f"{len(steps)} tokens · stopped at {STOP_WORDS[result.stop_reason]} · "
+        f"first token after {result.first_token_s:.2f} s{speed}"
+    )
+    if expected.strip():
+        verdict = "✓ matches" if result.answer.lower() == expected.strip().lower() else "✗ differs from"
+        st.text(f"Answer (first line): {result.answer!r} {verdict} the expected {expected.strip()!r}")
+    with st.expander("Prompt + generated text, as plain text"):
+        st.code(result.prompt.text + result.text, language=None, wrap_lines=True)
+
+    st.subheader("Per-token view")
+    last = len(steps) - 1
+    step_key = url.int("step", default=0, lo=0, hi=MAX_NEW_TOKENS - 1)
+    if st.session_state[step_key] > last:
+        st.session_state[step_key] = last
+    index = st.selectbox(
+        "Step",
+        options=list(range(len(steps))),
+        format_func=lambda i: f"{i + 1} · {visible_token(steps[i].piece)} ({steps[i].probability:.0%})",
+        key=step_key,
+        help="The top alternatives the model weighed at this step.",
+    )
+    left, right = st.columns(2)
+    with left:
+        show_figure(alternatives_figure(steps[index]), name="alternatives_at_step", table=alternatives_table(steps[index]))
+    with right:
+        show_figure(token_probability_figure(result), name="token_probabilities", table=token_probability_table(result))
+
+
+def generate_tab(loaded, model_key, prompt, settings, expected) -> None:
+    fingerprint = (model_key, loaded.device, tuple(prompt.ids.tolist()), settings)
+    buttons = st.container(horizontal=True)
+    clicked = buttons.button("Generate", type="primary", icon="▶️", key="gen__generate")
+    stop_slot, live_slot = buttons.empty(), st.empty()
+    if clicked:
+        stream_into(loaded, prompt, settings, fingerprint, stop_slot, live_slot)
+    state = st.session_state.get(RESULT_KEY)
+    if state and state["fingerprint"] == fingerprint:
+        show_result(collect_generation(loaded.tokenizer, state["prompt"], state["steps"]), expected)
+    elif state:
+        st.caption("The prompt or settings changed since the last generation: press Generate.")
+    else:
+        st.caption("Press Generate to continue the prompt token by token.")
+
+
+def shots_tab(loaded, model_key, task, examples, query, separator, few_k, settings, expected) -> None:
+    if not query.strip():
+        st.info("This needs a query: the line the model completes after the examples (e.g. \"cheese\").")
+        return
+    ks = sorted({0, min(1, len(examples)), min(few_k, len(examples))})
+    st.caption(
+        f"The same query with k = {', '.join(map(str, ks))} examples, decoded with the settings above. "
+        "Only the prompt changes: no gradient updates are performed."
+    )
+    context = loaded.entry.context_length
+    prompts = [
+        prepare_prompt(
+            loaded.tokenizer, build_prompt(task, examples, query, k, separator),
+            max_new_tokens=settings.max_new_tokens, context_length=context,
+        )
+        for k in ks
+    ]
+    fingerprint = (model_key, loaded.device, tuple(tuple(p.ids.tolist()) for p in prompts), settings, expected)
+    if st.button("Compare side by side", icon="⚖️", key="gen__compare"):
+        with st.spinner("Generating for each k…"):
+            results = [collect_generation(loaded.tokenizer, p, list(stream_generation(loaded, p, settings))) for p in prompts]
+            scores = (
+                score_answers(loaded, [p.text for p in prompts], [answer_continuation(expected, separator)] * len(prompts))
+                if expected.strip() else None
+            )
+        st.session_state[COMPARISON_KEY] = {"fingerprint": fingerprint, "results": results, "scores": scores}
+    state = st.session_state.get(COMPARISON_KEY)
+    if not state or state["fingerprint"] != fingerprint:
+        return
+    for column, k, result, index in zip(st.columns(len(ks)), ks, state["results"], range(len(ks))):
+        with column, st.container(border=True):
+            st.markdown(f"**k = {k}** ({len(result.prompt.ids)} prompt tokens)")
+            show_tokens([step.piece for step in result.steps], [step.probability for step in result.steps],
+                        chip_titles(result.steps))
+            st.text(f"Answer: {result.answer!r}")
+            if state["scores"] is not None:
+                scores = state["scores"]
+                mark = "✓" if scores.correct[index] else "✗"
+                st.text(f"P(expected {expected.strip()!r}) = {scores.probabilities[index]:.2%} {mark}")
+            with st.expander("Prompt"):
+                st.code(result.prompt.text, language=None, wrap_lines=True)
+
+
+def experiment_tab(loaded, model_key) -> None:
+    set_key = st.selectbox(
+        "Labelled set", options=list(LABELLED), format_func=lambda key: LABELLED[key].title,
+        key=url.choice("set", default=next(iter(LABELLED)), options=list(LABELLED)),
+    )
+    labelled = LABELLED[set_key]
+    ks = list(range(min(MAX_EXPERIMENT_SHOTS, len(labelled.demonstrations)) + 1))
+    st.caption(
+        f"{labelled.note} Each of the {len(labelled.items)} items is asked after the first k of "
+        f"{len(labelled.demonstrations)} demonstrations, for k = 0…{ks[-1]}. On the real GPT-2 accuracy rises with k; "
+        "on random weights (tests, offline demos) it is noise."
+    )
+    with st.expander("The demonstrations and items"):
+        st.dataframe(
+            pd.DataFrame(
+                [("demonstration", e.input, e.output) for e in labelled.demonstrations]
+                + [("item", e.input, e.output) for e in labelled.items],
+                columns=["role", "input", "answer"],
+            ),
+            hide_index=True, width="stretch",
+        )
+    run = (model_key, loaded.device, set_key)
+    if st.button(f"Run k = 0…{ks[-1]}", icon="📈", key="gen__experiment_run"):
+        bar = st.progress(0.0)
+        for done, k in enumerate(ks):
+            bar.progress(done / len(ks), text=f"k = {k}: scoring {len(labelled.items)} items…")
+            cached_shot_scores(loaded, model_key, loaded.device, set_key, k)
+        bar.empty()
+        st.session_state[EXPERIMENT_KEY] = run
+    if st.session_state.get(EXPERIMENT_KEY) != run:
+        return
+    scores = [cached_shot_scores(loaded, model_key, loaded.device, set_key, k) for k in ks]
+    curve = ShotCurve.from_scores(ks, scores)
+    show_figure(shot_curve_figure(curve, labelled), name=f"few_shot_curve_{set_key}", table=shot_curve_table(curve, labelled))
+
+
+# ---------------------------------------------------------------------------------------
+# The page
+
+st.title("✍️ Generation: zero-, one- and few-shot prompts")
+st.markdown(
+    "GPT-2 continues text one token at a time. Put a **task description** and **k examples** before a query and the "
+    "model often picks up the task from the prompt alone: *in-context learning, where no gradient updates are performed*."
+)
+notices = st.container()
+
+causal_models = [entry.key for entry in models_of("causal-lm")]
+top = st.columns([1, 2])
+model_key = top[0].selectbox(
+    "Model", options=causal_models, format_func=lambda key: get_entry(key).display_name,
+    key=url.choice("model", default=default_model("causal-lm").key, options=causal_models),
+)
+preset_key = top[1].selectbox(
+    "Preset from the course", options=list(PRESETS), format_func=lambda key: PRESETS[key].title,
+    key=url.choice("preset", default=next(iter(PRESETS)), options=list(PRESETS)), on_change=apply_preset,
+)
+preset = PRESETS[preset_key]
+defaults = preset_values(preset)
+st.caption(preset.note)
+
+loaded = require_model(model_key)
+entry = loaded.entry
+
+builder, view = st.columns([1, 1], gap="large")
+with builder:
+    st.subheader("1 · Prompt builder")
+    task = st.text_area(
+        "Task description (or a free prompt)", key=url.text("task", default=defaults["task"]),
+        max_chars=MAX_TEXT_CHARS, height=90,
+    )
+    st.markdown("**Examples** (edit cells; add or delete rows)")
+    table_examples, incomplete = examples_table(url_examples(defaults["examples"]))
+    st.session_state[url.key("examples")] = examples_to_json(table_examples)
+    query_column, answer_column = st.columns(2)
+    query = query_column.text_input("Query", key=url.text("query", default=defaults["query"]), max_chars=500)
+    expected = answer_column.text_input(
+        "Expected answer (optional)", key=url.text("answer", default=defaults["answer"]), max_chars=200,
+        help="Used to mark answers right or wrong and to score P(expected answer).",
+    )
+    shots_column, k_column = st.columns([2, 1])
+    shots = shots_column.radio(
+        "Shots", options=list(SHOTS), format_func=SHOTS.get, horizontal=True,
+        key=url.choice("shots", default=defaults["shots"], options=list(SHOTS)),
+    )
+    few_k = k_column.number_input(
+        "few = k", min_value=2, max_value=MAX_FEW_SHOT_EXAMPLES, step=1,
+        key=url.int("k", default=defaults["k"], lo=2, hi=MAX_FEW_SHOT_EXAMPLES),
+    )
+    with more_controls("Format"):
+        separator = st.text_input(
+            "Separator between input and output", key=url.text("sep", default=defaults["sep"]), max_chars=10,
+            help='The course writes "sea otter => loutre de mer"; the GPT-3 slide uses "thanks -> merci".',
+        )
+
+st.subheader("2 · Decoding")
+controls = st.columns([1.7, 1.7, 1.6, 1])
+decoding = controls[0].radio(
+    "Decoding", options=list(DECODING), format_func=DECODING.get, horizontal=True,
+    key=url.choice("decode", default="greedy", options=list(DECODING)),
+)
+max_new = controls[1].slider(
+    "Max new tokens", MIN_NEW_TOKENS, MAX_NEW_TOKENS,
+    key=url.int("max_new", default=defaults["max_new"], lo=MIN_NEW_TOKENS, hi=MAX_NEW_TOKENS),
+)
+stop_at_newline = controls[2].toggle(
+    "Stop at newline", key=url.bool("stop_nl", default=defaults["stop_nl"]),
+    help="For few-shot answers: stop when the answer line ends.",
+)
+seed = controls[3].number_input(
+    "Seed", min_value=0, max_value=MAX_SEED, step=1, key=url.int("seed", default=0, lo=0, hi=MAX_SEED),
+    help="The same seed reproduces the same sample; it is kept in the link.",
+)
+with more_controls("Sampling settings"):
+    sampling = st.columns(4)
+    temperature = sampling[0].slider(
+        "Temperature", 0.0, MAX_TEMPERATURE, step=0.05, key=url.float("temp", default=1.0, lo=0.0, hi=MAX_TEMPERATURE),
+        disabled=decoding == "greedy", help="Divides the logits: below 1 sharpens, above 1 flattens. 0 means greedy.",
+    )
+    top_k = sampling[1].number_input(
+        "Top-k (0 = off)", min_value=0, max_value=MAX_TOP_K, step=1, key=url.int("top_k", default=50, lo=0, hi=MAX_TOP_K),
+        disabled=decoding == "greedy", help="Sample only among the k most likely tokens.",
+    )
+    top_p = sampling[2].slider(
+        "Top-p (1 = off)", 0.0, 1.0, step=0.01, key=url.float("top_p", default=1.0, lo=0.0, hi=1.0),
+        disabled=decoding == "greedy", help="Sample among the most likely tokens whose probabilities add up to p.",
+    )
+    repetition_penalty = sampling[3].slider(
+        "Repetition penalty (1 = off)", 1.0, MAX_REPETITION_PENALTY, step=0.05,
+        key=url.float("rep", default=1.0, lo=1.0, hi=MAX_REPETITION_PENALTY),
+        help="Makes tokens already in the text less likely (greedy too).",
+    )
+
+# Validate everything up front, then say what will happen.
+wanted_k = {"zero": 0, "one": 1, "few": int(few_k)}[shots]
+examples = table_examples[:MAX_FEW_SHOT_EXAMPLES]
+if len(table_examples) > MAX_FEW_SHOT_EXAMPLES:
+    notices.warning(f"Only the first {MAX_FEW_SHOT_EXAMPLES} examples are used (the limit for one prompt).")
+if incomplete:
+    notices.caption(f"{incomplete} example row(s) without both an input and an output are left out.")
+k = min(wanted_k, len(examples))
+if wanted_k > len(examples):
+    notices.warning(f"k = {wanted_k} examples asked for, but the table has {len(examples)}: using k = {k}.")
+
+settings = None
+try:
+    settings = DecodingSettings(
+        sample=decoding == "sample", temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
+        repetition_penalty=float(repetition_penalty), max_new_tokens=int(max_new),
+        stop_at_newline=bool(stop_at_newline), seed=int(seed),
+    )
+except ValueError as error:
+    notices.warning(f"Decoding settings not valid: {error}. Adjust them above.")
+for note in settings_notes(settings) if settings else []:
+    notices.info(note)
+
+prompt_text = build_prompt(task, examples, query, k, separator)
+prompt = None
+with view:
+    st.subheader("The prompt, exactly as the model reads it")
+    if not prompt_text.strip():
+        st.info("The prompt is empty: write a task description, add examples or type a query (or pick a preset).")
+    else:
+        prompt = prepare_prompt(loaded.tokenizer, prompt_text, max_new_tokens=int(max_new), context_length=entry.context_length)
+        st.code(prompt.text, language=None, wrap_lines=True)
+        st.caption(
+            f"{len(prompt.ids)} tokens · k = {k} example{'s' if k != 1 else ''} · "
+            f"{entry.display_name}'s context holds {entry.context_length:,} tokens"
+        )
+        truncation = describe_truncation(prompt, int(max_new), entry.context_length)
+        if truncation:
+            st.warning(truncation)
+        with st.expander("The prompt's tokens"):
+            show_tokens(prompt.pieces)
+        distribution = cached_next_tokens(loaded, model_key, loaded.device, tuple(prompt.ids.tolist()), prompt)
+        show_figure(next_token_figure(distribution), name="next_token_distribution", table=next_token_table(distribution))
+
+st.subheader("3 · Generate, compare, experiment")
+generate_view, shots_view, experiment_view = st.tabs(["▶️ Generate", "⚖️ k = 0 / 1 / few", "📈 k = 0…8 experiment"])
+with generate_view:
+    if prompt is None or settings is None:
+        st.info("Fix the prompt or the settings above to generate.")
+    else:
+        generate_tab(loaded, model_key, prompt, settings, expected)
+with shots_view:
+    if settings is None:
+        st.info("Fix the settings above to compare.")
+    else:
+        shots_tab(loaded, model_key, task, examples, query, separator, int(few_k), settings, expected)
+with experiment_view:
+    experiment_tab(loaded, model_key)
+
+url.write()
+with notices:
+    url.show_ignored()

@@ -37,7 +37,17 @@ for entry in MODELS:
             "Status": statuses[entry.key].describe(),
         }
     )
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+st.dataframe(
+    pd.DataFrame(rows),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "Model": st.column_config.TextColumn(width="medium"),
+        "Used for": st.column_config.TextColumn(width="large"),
+        "Size (MB)": st.column_config.NumberColumn(width="small"),
+        "Licence": st.column_config.TextColumn(width="small"),
+    },
+)
 st.caption(f"Models run on: {current_device().label}. Default models together: "
            f"{sum(e.size_mb for e in MODELS if e.is_default):,} MB of weights.")
 

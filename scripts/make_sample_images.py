@@ -18,7 +18,7 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets" / "images"
 MAX_SIDE = 512  # CLIP sees 224 × 224; 512 keeps the gallery sharp on a projector and small on disk
 JPEG_QUALITY = 85
 
-SKIMAGE_SOURCE = "scikit-image `skimage.data.{name}()` (scikit-image 0.26, its docstring states the licence)"
+SKIMAGE_SOURCE = "scikit-image sample data, skimage.data.{name}()"
 
 # One row per photo: file, title, caption (for the similarity matrix), loader, source, licence.
 PHOTOS = (
@@ -66,8 +66,8 @@ PHOTOS = (
         "label": "naval officer",
         "caption": "a portrait of a naval officer",
         "loader": ("matplotlib", "grace_hopper.jpg"),
-        "source": "matplotlib sample data `mpl-data/sample_data/grace_hopper.jpg` (matplotlib 3.11); "
-        "added in matplotlib pull request #1599",
+        "source": "matplotlib sample data, mpl-data/sample_data/grace_hopper.jpg "
+        "(added in https://github.com/matplotlib/matplotlib/pull/1599 as a public-domain photo)",
         "licence": "Public domain: an official US Navy photograph, a work of the US federal government",
     },
     {
@@ -127,7 +127,9 @@ def main() -> None:
     lines = [
         "# Sample photos: sources and licences",
         "",
-        "Written by `scripts/make_sample_images.py` from the photos that scikit-image and matplotlib ship, "
+        "Written by `scripts/make_sample_images.py` from the photos that scikit-image 0.26 and matplotlib 3.11 "
+        "ship (each licence as stated in the scikit-image function's docstring, or for matplotlib's photo in "
+        "the pull request that added it), "
         f"converted to JPEG (quality {JPEG_QUALITY}) with the longest side at most {MAX_SIDE} pixels. "
         "`gallery.json` holds the same list for the app.",
         "",

@@ -14,7 +14,11 @@ _LECTURE_CSS = """
 <style>
 html, body, .stApp { font-size: 21px; }
 .stApp { background: #ffffff; color: #000000; }
-.stMarkdown p, .stMarkdown li, .stCaption, label, .stText { font-size: 1.15rem !important; color: #000 !important; }
+.stMarkdown p, .stMarkdown li, label, .stText,
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p,
+[data-testid="stPageLink"] p, [data-testid="stSidebarNav"] span {
+  font-size: 1.15rem !important; color: #000 !important;
+}
 h1 { font-size: 2.8rem !important; }
 h2 { font-size: 2.1rem !important; }
 h3 { font-size: 1.7rem !important; }

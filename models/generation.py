@@ -1,0 +1,642 @@
+"""Zero-, one- and few-shot prompts, decoded token by token with each step's probabilities. No Streamlit.
+
+Split like a transformers pipeline:
+- preprocess: `build_prompt` assembles task description + k examples + query exactly as the model reads
+  it; `prepare_prompt` tokenizes it once and left-truncates it to fit the context.
+- forward: `stream_generation` is a KV-cached loop yielding one `GenerationStep` per new token, so a page
+  can show each token at once and stop at any time; `next_token_distribution` is the prompt's next-token
+  distribution before generating; `score_answers` scores expected answers (the k = 0..8 experiment).
+- postprocess: `collect_generation` turns steps into a `GenerationResult`; `ShotCurve` gathers the scores.
+
+Decoding follows transformers' `generate`: the same logits processors in the same order, the same
+argmax or single multinomial draw per step. So greedy equals `model.generate(do_sample=False)` token for
+token, and a seeded sample equals `torch.manual_seed(seed); model.generate(do_sample=True, ...)`. Each call
+draws from its own `torch.Generator`, never the global one: many students share one server.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Literal, Sequence
+
+import numpy as np
+import torch
+from transformers import (
+    DynamicCache,
+    LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from models.limits import (
+    MAX_FEW_SHOT_EXAMPLES,
+    MAX_NEW_TOKENS,
+    MAX_REPETITION_PENALTY,
+    MAX_TEMPERATURE,
+    MAX_TEXT_CHARS,
+    MAX_TOP_K,
+    MIN_NEW_TOKENS,
+    SCORE_BATCH_SIZE,
+    TOP_ALTERNATIVES,
+)
+from models.loading import LoadedModel
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets" / "few_shot"
+MAX_SEED = 2**31 - 1
+
+StopReason = Literal["eos", "newline", "max_new_tokens", "stopped"]
+
+
+# ---------------------------------------------------------------------------------------
+# Presets and labelled sets (assets/few_shot)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One demonstration: `input` and the `output` the task asks for."""
+
+    input: str
+    output: str
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A prompt from the course: task description, examples and a query.
+
+    `answer` is the expected answer to `query` ("" for free generation such as the unicorn prompt);
+    `few_k` is how many examples "few-shot" uses by default.
+    """
+
+    key: str
+    title: str
+    task: str
+    separator: str
+    examples: tuple[Example, ...]
+    query: str
+    answer: str
+    few_k: int
+    stop_at_newline: bool
+    max_new_tokens: int
+    note: str
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    """A small labelled set for the k = 0..max experiment.
+
+    The first k `demonstrations` go in the prompt; each of the `items` is then asked as the query.
+    """
+
+    key: str
+    title: str
+    task: str
+    separator: str
+    demonstrations: tuple[Example, ...]
+    items: tuple[Example, ...]
+    note: str
+
+
+def _examples(pairs: Sequence[Sequence[str]]) -> tuple[Example, ...]:
+    return tuple(Example(str(source), str(target)) for source, target in pairs)
+
+
+def load_presets(path: Path = ASSETS_DIR / "presets.json") -> tuple[Preset, ...]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return tuple(
+        Preset(
+            key=item["key"],
+            title=item["title"],
+            task=item["task"],
+            separator=item["separator"],
+            examples=_examples(item["examples"]),
+            query=item["query"],
+            answer=item["answer"],
+            few_k=int(item["few_k"]),
+            stop_at_newline=bool(item["stop_at_newline"]),
+            max_new_tokens=int(item["max_new_tokens"]),
+            note=item["note"],
+        )
+        for item in data["presets"]
+    )
+
+
+def load_labelled_sets(folder: Path = ASSETS_DIR / "labelled") -> tuple[LabelledSet, ...]:
+    sets = []
+    for path in sorted(folder.glob("*.json")):
+        item = json.loads(path.read_text(encoding="utf-8"))
+        sets.append(
+            LabelledSet(
+                key=path.stem,
+                title=item["title"],
+                task=item["task"],
+                separator=item["separator"],
+                demonstrations=_examples(item["demonstrations"]),
+                items=_examples(item["items"]),
+                note=item["note"],
+            )
+        )
+    return tuple(sets)
+
+
+def examples_to_json(examples: Sequence[Example]) -> str:
+    """Examples as a compact JSON list of [input, output] pairs (how a page keeps them in its URL)."""
+    return json.dumps([[example.input, example.output] for example in examples], ensure_ascii=False, separators=(",", ":"))
+
+
+def examples_from_json(raw: str) -> tuple[Example, ...]:
+    """The inverse of `examples_to_json`; raises ValueError on anything else."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON: {error}") from None
+    if not isinstance(data, list) or not all(
+        isinstance(pair, list) and len(pair) == 2 and all(isinstance(text, str) for text in pair) for pair in data
+    ):
+        raise ValueError("expected a list of [input, output] pairs of strings")
+    return _examples(data)
+
+
+# ---------------------------------------------------------------------------------------
+# Preprocess: the prompt
+
+
+def example_line(example: Example, separator: str) -> str:
+    return f"{example.input.strip()}{separator}{example.output.strip()}"
+
+
+def query_line(query: str, separator: str) -> str:
+    # No trailing space: GPT-2's tokens carry their leading space, so the answer brings its own.
+    return f"{query.strip()}{separator.rstrip()}"
+
+
+def answer_continuation(answer: str, separator: str) -> str:
+    """The text that follows a query line when the answer is right (" fromage" after "cheese =>")."""
+    return separator[len(separator.rstrip()) :] + answer.strip()
+
+
+def build_prompt(task: str, examples: Sequence[Example], query: str, k: int, separator: str = " => ") -> str:
+    """The prompt exactly as the model reads it: the task, the first `k` examples and the query, one per line.
+
+    An empty task or query is left out, so a task description alone is a free prompt (the unicorn).
+    """
+    if not 0 <= k <= len(examples):
+        raise ValueError(f"k = {k} examples asked for, but {len(examples)} are given")
+    lines = [task.rstrip()] if task.strip() else []
+    lines += [example_line(example, separator) for example in examples[:k]]
+    if query.strip():
+        lines.append(query_line(query, separator))
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class PreparedPrompt:
+    """A prompt tokenized once and cut to fit the context, keeping its end.
+
+    ids: np.ndarray  # (tokens,) int64, what the model reads
+    pieces: the text of each token in `ids`; `text` is `ids` decoded.
+    `total_tokens` were in the text; the first `dropped_tokens` were cut so that the prompt plus the new
+    tokens fit the context. `dropped_chars` were cut from the start before tokenizing (MAX_TEXT_CHARS).
+    """
+
+    text: str
+    ids: np.ndarray
+    pieces: tuple[str, ...]
+    total_tokens: int
+    dropped_tokens: int
+    dropped_chars: int
+
+
+def prompt_room(context_length: int, max_new_tokens: int) -> int:
+    """How many prompt tokens fit next to `max_new_tokens` new ones."""
+    return context_length - max_new_tokens
+
+
+def prepare_prompt(tokenizer, text: str, *, max_new_tokens: int, context_length: int) -> PreparedPrompt:
+    if not text.strip():
+        raise ValueError("The prompt is empty: write a task description, examples or a query.")
+    if not MIN_NEW_TOKENS <= max_new_tokens < context_length:
+        raise ValueError(f"max new tokens must be between {MIN_NEW_TOKENS} and {context_length - 1}")
+    dropped_chars = max(0, len(text) - MAX_TEXT_CHARS)
+    ids = tokenizer(text[dropped_chars:], add_special_tokens=False)["input_ids"]
+    dropped_tokens = max(0, len(ids) - prompt_room(context_length, max_new_tokens))
+    kept = ids[dropped_tokens:]
+    return PreparedPrompt(
+        text=tokenizer.decode(kept) if dropped_tokens or dropped_chars else text,
+        ids=np.asarray(kept, dtype=np.int64),
+        pieces=tuple(tokenizer.batch_decode([[token] for token in kept])),
+        total_tokens=len(ids),
+        dropped_tokens=dropped_tokens,
+        dropped_chars=dropped_chars,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Decoding settings, checked up front
+
+
+@dataclass(frozen=True)
+class DecodingSettings:
+    """How each next token is chosen; invalid values raise ValueError saying what is allowed.
+
+    `temperature` 0 means greedy. `top_k` 0 and `top_p` 1 switch those filters off; `top_p` 0 keeps only
+    the most likely token (transformers keeps at least one). `repetition_penalty` 1 is off.
+    """
+
+    sample: bool = False
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    max_new_tokens: int = 40
+    stop_at_newline: bool = False
+    seed: int = 0
+    alternatives: int = TOP_ALTERNATIVES
+
+    def __post_init__(self) -> None:
+        checks = [
+            (MIN_NEW_TOKENS <= self.max_new_tokens <= MAX_NEW_TOKENS,
+             f"max new tokens must be between {MIN_NEW_TOKENS} and {MAX_NEW_TOKENS}"),
+            (0.0 <= self.temperature <= MAX_TEMPERATURE, f"temperature must be between 0 and {MAX_TEMPERATURE:g}"),
+            (0 <= self.top_k <= MAX_TOP_K, f"top-k must be between 0 (off) and {MAX_TOP_K}"),
+            (0.0 <= self.top_p <= 1.0, "top-p must be between 0 and 1 (1 is off)"),
+            (1.0 <= self.repetition_penalty <= MAX_REPETITION_PENALTY,
+             f"repetition penalty must be between 1 (off) and {MAX_REPETITION_PENALTY:g}"),
+            (0 <= self.seed <= MAX_SEED, f"seed must be a whole number between 0 and {MAX_SEED}"),
+            (1 <= self.alternatives <= MAX_TOP_K, f"alternatives must be between 1 and {MAX_TOP_K}"),
+        ]
+        for ok, message in checks:
+            if not ok:  # NaN fails every comparison, so it lands here too
+                raise ValueError(message)
+
+    @property
+    def greedy(self) -> bool:
+        return not self.sample or self.temperature == 0.0
+
+
+def settings_notes(settings: DecodingSettings) -> list[str]:
+    """What the settings mean when they are at a special value, for the page to say out loud."""
+    notes = []
+    if settings.sample and settings.temperature == 0.0:
+        notes.append("Temperature 0 means greedy decoding: always the most likely token (the seed plays no part).")
+    if not settings.greedy and settings.top_p == 0.0:
+        notes.append("Top-p 0 keeps only the single most likely token, so sampling becomes greedy.")
+    if not settings.greedy and settings.top_k == 1:
+        notes.append("Top-k 1 keeps only the single most likely token, so sampling becomes greedy.")
+    return notes
+
+
+def logits_processors(settings: DecodingSettings) -> LogitsProcessorList:
+    """transformers' own processors, in the order `generate` applies them."""
+    processors = LogitsProcessorList()
+    if settings.repetition_penalty != 1.0:
+        processors.append(RepetitionPenaltyLogitsProcessor(settings.repetition_penalty))
+    if settings.greedy:
+        return processors
+    if settings.temperature != 1.0:
+        processors.append(TemperatureLogitsWarper(float(settings.temperature)))
+    if settings.top_k:
+        processors.append(TopKLogitsWarper(settings.top_k))
+    if settings.top_p < 1.0:
+        processors.append(TopPLogitsWarper(settings.top_p))
+    return processors
+
+
+# ---------------------------------------------------------------------------------------
+# Forward: one step at a time
+
+
+@dataclass(frozen=True, eq=False)
+class GenerationStep:
+    """One generated token and what the model thought at that step.
+
+    `probability` is the model's own probability of the token (softmax of the logits, before any decoding
+    setting); `filtered_probability` its probability in the distribution it was actually chosen from (after
+    repetition penalty, temperature, top-k, top-p). `elapsed_s` counts from the start of the call, so the
+    first step's is the time to first token. `stop_reason` is set on the step that ended the generation.
+    alternative_ids: np.ndarray  # (alternatives,) int64, the model's most likely tokens, best first
+    alternative_probs: np.ndarray  # (alternatives,) float32, their probabilities
+    """
+
+    index: int
+    token_id: int
+    piece: str
+    probability: float
+    filtered_probability: float
+    alternative_ids: np.ndarray
+    alternative_pieces: tuple[str, ...]
+    alternative_probs: np.ndarray
+    elapsed_s: float
+    stop_reason: StopReason | None
+
+
+def _last_logits(model: torch.nn.Module, input_ids: torch.Tensor, cache: DynamicCache | None):
+    # logits_to_keep=1: the 50k-wide output layer runs on the last position only.
+    outputs = model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+    return outputs.logits[0, -1].float(), outputs.past_key_values
+
+
+def _choose(
+    logits: torch.Tensor,
+    sequence: torch.Tensor,
+    processors: LogitsProcessorList,
+    generator: torch.Generator | None,
+    alternatives: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The next token (a 1-element tensor, left on the device) and one small row to bring to the host:
+    [token, its probability, its filtered probability, alternative ids..., alternative probabilities...]."""
+    probs = logits.softmax(-1)
+    scores = processors(sequence, logits[None])[0] if processors else logits
+    if generator is None:
+        token = scores.argmax(-1, keepdim=True)
+        filtered = scores.softmax(-1) if processors else probs
+    else:
+        filtered = scores.softmax(-1)
+        token = torch.multinomial(filtered, 1, generator=generator)
+    top = probs.topk(alternatives)
+    row = torch.cat(
+        [token.to(probs.dtype), probs[token], filtered[token], top.indices.to(probs.dtype), top.values]
+    )
+    return token, row
+
+
+def stream_generation(loaded: LoadedModel, prompt: PreparedPrompt, settings: DecodingSettings) -> Iterator[GenerationStep]:
+    """Generate after `prompt`, yielding each token as soon as it is chosen.
+
+    Stops at the end-of-text token, at a newline when `settings.stop_at_newline`, or after
+    `settings.max_new_tokens`; the consumer may also stop early by closing the iterator. The model lock is
+    held per step, not across yields, so an abandoned stream never blocks other students.
+    """
+    if len(prompt.ids) + settings.max_new_tokens > loaded.entry.context_length:
+        raise ValueError("The prompt and the new tokens do not fit the context: prepare the prompt with these settings.")
+    model, tokenizer = loaded.model, loaded.tokenizer
+    processors = logits_processors(settings)
+    generator = None if settings.greedy else torch.Generator(device=loaded.device).manual_seed(settings.seed)
+    alternatives = settings.alternatives
+    started = time.perf_counter()
+    with torch.inference_mode():
+        length = len(prompt.ids)
+        sequence = torch.empty((1, length + settings.max_new_tokens), dtype=torch.long, device=loaded.device)
+        sequence[0, :length] = torch.from_numpy(prompt.ids).to(loaded.device)
+    step_input, cache = sequence[:, :length], None
+    for index in range(settings.max_new_tokens):
+        with loaded.lock, torch.inference_mode():
+            logits, cache = _last_logits(model, step_input, cache)
+            token, row = _choose(logits, sequence[:, :length], processors, generator, alternatives)
+            sequence[0, length] = token[0]
+            row = row.cpu().numpy()
+        length += 1
+        step_input = sequence[:, length - 1 : length]
+        token_id = int(row[0])
+        alternative_ids = row[3 : 3 + alternatives].astype(np.int64)
+        pieces = tokenizer.batch_decode([[token_id], *alternative_ids[:, None].tolist()])
+        stop_reason: StopReason | None = None
+        if token_id == tokenizer.eos_token_id:
+            stop_reason = "eos"
+        elif settings.stop_at_newline and "\n" in pieces[0]:
+            stop_reason = "newline"
+        elif index == settings.max_new_tokens - 1:
+            stop_reason = "max_new_tokens"
+        yield GenerationStep(
+            index=index,
+            token_id=token_id,
+            piece=pieces[0],
+            probability=float(row[1]),
+            filtered_probability=float(row[2]),
+            alternative_ids=alternative_ids,
+            alternative_pieces=tuple(pieces[1:]),
+            alternative_probs=row[3 + alternatives :].astype(np.float32),
+            elapsed_s=time.perf_counter() - started,
+            stop_reason=stop_reason,
+        )
+        if stop_reason:
+            return
+
+
+# ---------------------------------------------------------------------------------------
+# Postprocess
+
+
+@dataclass(frozen=True, eq=False)
+class GenerationResult:
+    """A finished (or stopped) generation.
+
+    token_ids: np.ndarray  # (new tokens,) int64
+    `text` is the new tokens decoded together (so characters split across tokens come out whole);
+    `answer` is its first line, stripped: what a few-shot prompt asked for.
+    `decode_tokens_per_s` counts the tokens after the first, which alone measure the decoding loop.
+    """
+
+    prompt: PreparedPrompt
+    steps: tuple[GenerationStep, ...]
+    token_ids: np.ndarray
+    text: str
+    answer: str
+    stop_reason: StopReason
+    first_token_s: float
+    total_s: float
+    decode_tokens_per_s: float | None
+
+
+def collect_generation(tokenizer, prompt: PreparedPrompt, steps: Sequence[GenerationStep]) -> GenerationResult:
+    """The result of the steps streamed so far; a stream closed early ends with stop reason "stopped"."""
+    token_ids = np.array([step.token_id for step in steps], dtype=np.int64)
+    text = tokenizer.decode(token_ids.tolist()) if steps else ""
+    first = steps[0].elapsed_s if steps else 0.0
+    total = steps[-1].elapsed_s if steps else 0.0
+    return GenerationResult(
+        prompt=prompt,
+        steps=tuple(steps),
+        token_ids=token_ids,
+        text=text,
+        answer=text.strip().split("\n")[0].strip(),
+        stop_reason=(steps[-1].stop_reason if steps else None) or "stopped",
+        first_token_s=first,
+        total_s=total,
+        decode_tokens_per_s=(len(steps) - 1) / (total - first) if len(steps) > 1 and total > first else None,
+    )
+
+
+def generate(loaded: LoadedModel, prompt: PreparedPrompt, settings: DecodingSettings) -> GenerationResult:
+    return collect_generation(loaded.tokenizer, prompt, list(stream_generation(loaded, prompt, settings)))
+
+
+@dataclass(frozen=True, eq=False)
+class NextTokenDistribution:
+    """The model's distribution over the token right after the prompt (temperature 1, no filter).
+
+    ids: np.ndarray  # (top,) int64, most likely first
+    probs: np.ndarray  # (top,) float32
+    `entropy_bits` is the entropy of the whole distribution, not just the top.
+    """
+
+    ids: np.ndarray
+    pieces: tuple[str, ...]
+    probs: np.ndarray
+    entropy_bits: float
+
+
+def next_token_distribution(loaded: LoadedModel, prompt: PreparedPrompt, top: int = TOP_ALTERNATIVES) -> NextTokenDistribution:
+    with loaded.lock, torch.inference_mode():
+        input_ids = torch.from_numpy(prompt.ids)[None].to(loaded.device)
+        logits, _ = _last_logits(loaded.model, input_ids, None)
+        log_probs = logits.log_softmax(-1)
+        entropy_bits = float(-(log_probs.exp() * log_probs).sum() / math.log(2))
+        best = log_probs.topk(top)
+        ids = best.indices.cpu().numpy()
+        probs = best.values.exp().cpu().numpy().astype(np.float32)
+    return NextTokenDistribution(
+        ids=ids,
+        pieces=tuple(loaded.tokenizer.batch_decode(ids[:, None].tolist())),
+        probs=probs,
+        entropy_bits=entropy_bits,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Scoring expected answers: the shot comparison and the k = 0..max experiment
+
+
+@dataclass(frozen=True, eq=False)
+class AnswerScores:
+    """How each prompt's expected answer fares.
+
+    probabilities: np.ndarray  # (items,) P(all answer tokens | prompt), teacher-forced
+    correct: np.ndarray  # (items,) bool: each answer token is the argmax, i.e. greedy decoding writes the answer
+    `first_guesses` are the model's most likely first token after each prompt.
+    """
+
+    probabilities: np.ndarray
+    correct: np.ndarray
+    first_guesses: tuple[str, ...]
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.correct.mean())
+
+    @property
+    def mean_probability(self) -> float:
+        return float(self.probabilities.mean())
+
+
+def _shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Tokens every sequence starts with, leaving at least one of each to run after the shared part."""
+    shortest = min(len(ids) for ids in sequences)
+    length = 0
+    while length < shortest - 1 and all(ids[length] == sequences[0][length] for ids in sequences):
+        length += 1
+    return length
+
+
+def _expanded(cache: DynamicCache, batch: int, config) -> DynamicCache:
+    """A fresh cache holding `cache`'s keys and values once per batch row (the original stays untouched)."""
+    return DynamicCache(
+        ddp_cache_data=[(keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1)) for keys, values, _ in cache],
+        config=config,
+    )
+
+
+def _score_batch(
+    loaded: LoadedModel, rows: list[list[int]], answers: list[list[int]], prefix_cache: DynamicCache | None
+) -> list[tuple[float, bool, int]]:
+    """(P(answer), every answer token is the argmax, the first token's argmax) for each row = rest of prompt + answer."""
+    model = loaded.model
+    batch = torch.full((len(rows), max(len(row) for row in rows)), loaded.tokenizer.eos_token_id, dtype=torch.long)
+    for index, row in enumerate(rows):
+        batch[index, : len(row)] = torch.tensor(row)
+    cache = _expanded(prefix_cache, len(rows), model.config) if prefix_cache is not None else None
+    log_probs = model(input_ids=batch.to(loaded.device), past_key_values=cache).logits.float().log_softmax(-1)
+    scores = []
+    for index, (row, answer) in enumerate(zip(rows, answers)):
+        first = len(row) - len(answer) - 1  # the position whose output predicts the answer's first token
+        predicted = log_probs[index, first : first + len(answer)]
+        target = torch.tensor(answer, device=predicted.device)
+        scores.append(
+            (
+                float(predicted.gather(-1, target[:, None]).sum().exp()),
+                bool((predicted.argmax(-1) == target).all()),
+                int(predicted[0].argmax()),
+            )
+        )
+    return scores
+
+
+def score_answers(loaded: LoadedModel, prompts: Sequence[str], continuations: Sequence[str]) -> AnswerScores:
+    """Teacher-forced scores of `continuations` (e.g. " fromage") after `prompts`, a batch at a time.
+
+    Prompts that share a start (the task and the same k demonstrations) run it once, through the KV cache.
+    Rows are right-padded: with causal attention no real token ever sees the padding after it. The model
+    lock is taken per batch, so a long experiment lets other students' generations through in between.
+    """
+    if len(prompts) != len(continuations) or not prompts:
+        raise ValueError("give one expected answer per prompt, and at least one prompt")
+    tokenizer = loaded.tokenizer
+    prompt_ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in prompts]
+    answer_ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in continuations]
+    if any(not ids for ids in prompt_ids) or any(not ids for ids in answer_ids):
+        raise ValueError("every prompt and every expected answer needs some text")
+    shared = _shared_prefix_length(prompt_ids)
+    prefix_cache = None
+    if shared:
+        with loaded.lock, torch.inference_mode():
+            prefix = torch.tensor([prompt_ids[0][:shared]], device=loaded.device)
+            prefix_cache = loaded.model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+    scores = []
+    for start in range(0, len(prompts), SCORE_BATCH_SIZE):
+        batch = slice(start, start + SCORE_BATCH_SIZE)
+        rows = [ids[shared:] + answer for ids, answer in zip(prompt_ids[batch], answer_ids[batch])]
+        with loaded.lock, torch.inference_mode():
+            scores += _score_batch(loaded, rows, answer_ids[batch], prefix_cache)
+    probabilities, correct, guesses = zip(*scores)
+    return AnswerScores(
+        probabilities=np.array(probabilities, dtype=np.float32),
+        correct=np.array(correct, dtype=bool),
+        first_guesses=tuple(tokenizer.batch_decode([[guess] for guess in guesses])),
+    )
+
+
+def labelled_prompts(labelled: LabelledSet, k: int) -> tuple[list[str], list[str]]:
+    """Each item asked after the first `k` demonstrations, and the continuation that answers it."""
+    prompts = [build_prompt(labelled.task, labelled.demonstrations, item.input, k, labelled.separator) for item in labelled.items]
+    answers = [answer_continuation(item.output, labelled.separator) for item in labelled.items]
+    return prompts, answers
+
+
+def score_shots(loaded: LoadedModel, labelled: LabelledSet, k: int) -> AnswerScores:
+    """Score every item of `labelled` with `k` demonstrations in the prompt (no gradient step: only the prompt changes)."""
+    if not 0 <= k <= min(len(labelled.demonstrations), MAX_FEW_SHOT_EXAMPLES):
+        raise ValueError(f"k must be between 0 and {len(labelled.demonstrations)} for this set")
+    return score_answers(loaded, *labelled_prompts(labelled, k))
+
+
+@dataclass(frozen=True, eq=False)
+class ShotCurve:
+    """Accuracy and mean probability of the right answer against the number of examples k.
+
+    ks: np.ndarray  # (points,) int64
+    accuracy: np.ndarray  # (points,) float32, fraction of items answered right by greedy decoding
+    mean_probability: np.ndarray  # (points,) float32, mean P(right answer)
+    item_probabilities: np.ndarray  # (points, items) float32
+    item_correct: np.ndarray  # (points, items) bool
+    """
+
+    ks: np.ndarray
+    accuracy: np.ndarray
+    mean_probability: np.ndarray
+    item_probabilities: np.ndarray
+    item_correct: np.ndarray
+
+    @classmethod
+    def from_scores(cls, ks: Sequence[int], scores: Sequence[AnswerScores]) -> ShotCurve:
+        return cls(
+            ks=np.asarray(ks, dtype=np.int64),
+            accuracy=np.array([score.accuracy for score in scores], dtype=np.float32),
+            mean_probability=np.array([score.mean_probability for score in scores], dtype=np.float32),
+            item_probabilities=np.stack([score.probabilities for score in scores]),
+            item_correct=np.stack([score.correct for score in scores]),
+        )

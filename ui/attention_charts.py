@@ -1,0 +1,252 @@
+"""Plotly figures and CSV tables for the attention page, built from models.attention results.
+
+Every token that reaches a label or hover text goes through `ui.text.plotly_safe` (plotly reads some
+HTML). Heatmap axes are categorical, so category names must be unique: repeated tokens get a counter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from models.attention import AttentionView, InductionResult, ModelViewGrid
+from ui.text import plotly_safe
+
+# Tick labels longer than this are cut (the hover still names the position).
+MAX_LABEL_CHARS = 18
+# A model-view tile has at most this many cells a side: about one screen pixel per cell on a projector
+# (12 heads across ~1200 px), and it keeps the 144-tile figure small to send (see bench/bench_attention.py).
+MODEL_VIEW_MAX_CELLS = 32
+COLOURS = "Blues"
+HEATMAP_HOVER = "query: %{y}<br>key: %{x}<br>weight: %{z:.4f}<extra></extra>"
+
+
+def axis_labels(labels: tuple[str, ...] | list[str]) -> list[str]:
+    """Escaped, shortened and unique labels, in order: the second 'the' becomes 'the (2)'."""
+    seen: set[str] = set()
+    unique = []
+    for label in labels:
+        # Cut before escaping, so an entity such as &lt; is never cut in half.
+        text = plotly_safe(label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…")
+        candidate, count = text, 1
+        while candidate in seen:
+            count += 1
+            candidate = f"{text} ({count})"
+        seen.add(candidate)
+        unique.append(candidate)
+    return unique
+
+
+def _heatmap_height(tokens: int) -> int:
+    return int(np.clip(260 + 22 * tokens, 560, 1000))
+
+
+def colour_max(view: AttentionView) -> float:
+    """Top of the colour scale: the largest weight, leaving out a causal model's first row, which can
+    only look at itself (weight 1) and would wash every other cell out."""
+    rows = view.matrix[1:] if view.causal and len(view.matrix) > 1 else view.matrix
+    return max(float(rows.max()), 1e-6)
+
+
+def attention_heatmap(view: AttentionView, title: str, *, zmax: float | None = None) -> go.Figure:
+    """The view's matrix, queries down the side and keys along the top; a causal mask's cells are blank."""
+    labels = axis_labels(view.axis.labels)
+    z = view.matrix.astype(np.float64)
+    if view.causal:
+        z = np.where(np.triu(np.ones_like(z, dtype=bool), k=1), np.nan, z)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=labels,
+            y=labels,
+            colorscale=COLOURS,
+            zmin=0.0,
+            zmax=zmax if zmax is not None else colour_max(view),
+            hovertemplate=HEATMAP_HOVER,
+            hoverongaps=False,
+            colorbar={"title": {"text": "weight"}},
+        )
+    )
+    fig.update_xaxes(type="category", tickangle=-60, title_text="key (the token looked at)")
+    # Square cells: the picture reads as a matrix, on a wide projector as in a narrow column.
+    fig.update_yaxes(
+        type="category", autorange="reversed", title_text="query (the token looking)", scaleanchor="x", constrain="domain"
+    )
+    fig.update_layout(title=title, height=_heatmap_height(len(labels)), plot_bgcolor="#f4f4f4")
+    return fig
+
+
+def matrix_table(view: AttentionView) -> pd.DataFrame:
+    """The matrix as CSV rows: the query token first, then one column per key token."""
+    names = [f"{index}:{label}" for index, label in enumerate(view.axis.labels)]
+    table = pd.DataFrame(view.matrix, columns=names)
+    table.insert(0, "query", names)
+    return table
+
+
+def model_view_figure(grid: ModelViewGrid, selected: tuple[int, int] | None = None) -> go.Figure:
+    """All heads as one tiled heatmap (one trace, one shared colour scale); `selected` gets a frame.
+
+    Row and column category names carry layer, head and token, so the hover names all of them.
+    """
+    step = grid.cells + 1
+    cell_labels = [_block_label(grid, cell) for cell in range(grid.cells)]
+    rows = _tiled_names(grid.layers, step, lambda layer, cell: f"layer {layer} · query {cell_labels[cell]}")
+    columns = _tiled_names(grid.heads, step, lambda head, cell: f"head {head} · key {cell_labels[cell]}")
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.image,
+            x=columns,
+            y=rows,
+            colorscale=COLOURS,
+            zmin=0.0,
+            # One scale for every tile, so heads stay comparable; its top is the strongest weight shown.
+            zmax=max(float(np.nanmax(grid.image)), 1e-6),
+            hoverongaps=False,
+            hovertemplate="%{y}<br>%{x}<br>weight: %{z:.4f}<extra></extra>",
+            colorbar={"title": {"text": "weight"}},
+        )
+    )
+    middle = grid.cells // 2
+    fig.update_xaxes(
+        type="category",
+        tickvals=[columns[head * step + middle] for head in range(grid.heads)],
+        ticktext=[f"H{head}" for head in range(grid.heads)],
+        tickangle=0,
+        showgrid=False,
+    )
+    fig.update_yaxes(
+        type="category",
+        autorange="reversed",
+        tickvals=[rows[layer * step + middle] for layer in range(grid.layers)],
+        ticktext=[f"L{layer}" for layer in range(grid.layers)],
+        showgrid=False,
+    )
+    if selected is not None:
+        layer, head = selected
+        fig.add_shape(
+            type="rect",
+            x0=head * step - 0.9,
+            x1=head * step + grid.cells - 0.1,
+            y0=layer * step - 0.9,
+            y1=layer * step + grid.cells - 0.1,
+            line={"color": "#d62728", "width": 3},
+        )
+    fig.update_layout(
+        title="Every layer (rows, L) × head (columns, H)",
+        height=int(np.clip(120 + 70 * grid.layers, 360, 960)),
+        plot_bgcolor="#ffffff",
+    )
+    return fig
+
+
+def _block_label(grid: ModelViewGrid, cell: int) -> str:
+    first, last = (int(value) for value in grid.blocks[cell])
+    labels = grid.axis.labels
+    if first == last:
+        return f"{first}: {plotly_safe(labels[first])}"
+    return f"{first}–{last}: {plotly_safe(labels[first])} … {plotly_safe(labels[last])}"
+
+
+def _tiled_names(tiles: int, step: int, name) -> list[str]:
+    """Category names along one side of the tiled image; the gap after each tile gets a unique blank-ish name."""
+    names = []
+    for tile in range(tiles):
+        names.extend(name(tile, cell) for cell in range(step - 1))
+        if tile < tiles - 1:
+            names.append(" " * (tile + 1))
+    return names
+
+
+def head_summary_table(grid: ModelViewGrid) -> pd.DataFrame:
+    """One row per head: where it looks on average (the model view's CSV)."""
+    layers, heads = np.meshgrid(np.arange(grid.layers), np.arange(grid.heads), indexing="ij")
+    summary = grid.summary
+    return pd.DataFrame(
+        {
+            "layer": layers.ravel(),
+            "head": heads.ravel(),
+            "to_self": summary.to_self.ravel(),
+            "to_previous_token": summary.to_previous.ravel(),
+            "to_first_token": summary.to_first.ravel(),
+            "entropy_bits": summary.entropy_bits.ravel(),
+        }
+    )
+
+
+def loss_by_position_figure(result: InductionResult) -> go.Figure:
+    """Loss per predicted token, the first copy shaded apart from the second."""
+    positions = np.arange(1, len(result.token_ids))
+    period = result.period
+    fig = go.Figure(
+        go.Scatter(
+            x=positions,
+            y=result.loss,
+            mode="lines+markers",
+            marker={"size": 5},
+            line={"color": "#1f4e9c"},
+            hovertemplate="position %{x}<br>loss %{y:.2f} nats<extra></extra>",
+            name="loss",
+        )
+    )
+    copies = (
+        (0.5, period + 0.5, "first copy", result.first_copy_loss, "#dddddd"),
+        (period + 0.5, 2 * period + 0.5, "second copy", result.second_copy_loss, "#c6dbef"),
+    )
+    for start, end, name, mean, colour in copies:
+        fig.add_vrect(x0=start, x1=end, fillcolor=colour, opacity=0.35, line_width=0, layer="below")
+        fig.add_shape(
+            type="line", x0=start, x1=end, y0=mean, y1=mean, line={"color": "#d62728", "width": 3, "dash": "dash"}
+        )
+        fig.add_annotation(
+            x=(start + end) / 2, y=mean, text=f"{name}: mean {mean:.2f}", showarrow=False, yshift=14,
+            font={"color": "#d62728"},
+        )
+    fig.update_layout(
+        title="Loss on each next token (nats): random, then copied",
+        xaxis_title="position of the predicted token",
+        yaxis_title="loss (nats)",
+        height=420,
+        showlegend=False,
+    )
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def loss_table(result: InductionResult) -> pd.DataFrame:
+    positions = np.arange(1, len(result.token_ids))
+    return pd.DataFrame(
+        {
+            "position": positions,
+            "token": list(result.labels[1:]),
+            "copy": np.where(positions <= result.period, "first", "second"),
+            "loss_nats": result.loss,
+        }
+    )
+
+
+def induction_scores_figure(result: InductionResult) -> go.Figure:
+    """Induction score of every head, layers down the side."""
+    layers, heads = result.scores.shape
+    fig = go.Figure(
+        go.Heatmap(
+            z=result.scores,
+            x=[f"H{head}" for head in range(heads)],
+            y=[f"L{layer}" for layer in range(layers)],
+            colorscale="Viridis",
+            zmin=0.0,
+            zmax=1.0,
+            hovertemplate="layer %{y}, head %{x}<br>induction score %{z:.3f}<extra></extra>",
+            colorbar={"title": {"text": "score"}},
+        )
+    )
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="category", autorange="reversed")
+    fig.update_layout(title="Induction score per layer × head", height=int(np.clip(140 + 42 * layers, 320, 660)))
+    return fig
+
+
+def scores_table(result: InductionResult) -> pd.DataFrame:
+    layers, heads = np.meshgrid(*(np.arange(size) for size in result.scores.shape), indexing="ij")
+    return pd.DataFrame({"layer": layers.ravel(), "head": heads.ravel(), "induction_score": result.scores.ravel()})

@@ -1,0 +1,469 @@
+"""Plotly figures (and their data tables) for the bias–variance and double-descent page. No Streamlit here.
+
+Every input is a result dataclass from models/double_descent.py; no user text reaches a figure.
+Errors span several orders of magnitude (the interpolation peak), so the error axes are logarithmic:
+values are clipped at LOG_FLOOR before plotting, because plotly silently drops points ≤ 0 on a log axis.
+Where a result holds several ridge values, the LAST one is the chosen λ (drawn in full) and the
+others are faint references (the page passes (0, λ) to overlay the ridgeless curve).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from models.double_descent import (
+    BAND_PERCENTILES,
+    BiasVarianceResult,
+    LinearModelResult,
+    RandomFeaturesResult,
+)
+
+LOG_FLOOR = 1e-6
+HEIGHT = 500
+
+BIAS_COLOUR = "#1f4e9c"
+VARIANCE_COLOUR = "#c2410c"
+NOISE_COLOUR = "#6b7280"
+TOTAL_COLOUR = "#111827"
+MEASURED_COLOUR = "#dc2626"
+TRAIN_COLOUR = "#15803d"
+TEST_COLOUR = "#7c3aed"
+REFERENCE_COLOUR = "#9ca3af"
+THRESHOLD_COLOUR = "#b91c1c"
+TRUE_COLOUR = "#000000"
+CURVE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+
+BAND_TEXT = f"{BAND_PERCENTILES[0]:.0f}–{BAND_PERCENTILES[1]:.0f}% of repeats"
+
+
+def ridge_label(ridge: float) -> str:
+    return "λ = 0 (minimum norm)" if ridge == 0 else f"λ = {ridge:g}"
+
+
+# ---------------------------------------------------------------------------------------
+# Shared pieces
+
+
+def _positive(values: np.ndarray) -> np.ndarray:
+    return np.maximum(np.asarray(values, dtype=float), LOG_FLOOR)
+
+
+def _log_range(*arrays: np.ndarray, margin: float = 2.0) -> list[float]:
+    """[log10 low, log10 high] covering the positive values of `arrays`, with a factor `margin` of room."""
+    values = np.concatenate([np.ravel(a) for a in arrays])
+    values = values[np.isfinite(values) & (values > LOG_FLOOR)]
+    if values.size == 0:
+        return [math.log10(LOG_FLOOR), 0.0]
+    return [math.log10(max(values.min() / margin, LOG_FLOOR)), math.log10(values.max() * margin)]
+
+
+def _log_axis(*arrays: np.ndarray, margin: float = 2.0) -> dict:
+    """A log axis over `arrays`: one label per decade when it spans several, else labels at 1, 2 and 5
+    of each decade (never 2 to 9: they clutter it); powers of ten rather than SI prefixes (100µ)."""
+    low, high = _log_range(*arrays, margin=margin)
+    return {"type": "log", "range": [low, high], "exponentformat": "power", "dtick": 1 if high - low > 2.5 else "D2"}
+
+
+def _mark_x(
+    fig: go.Figure, x: float, text: str, log_x: bool, x_range: list[float] | None = None, colour: str = THRESHOLD_COLOUR
+) -> None:
+    """A labelled vertical line at data position x. Its label goes on the side with more room: the left
+    when the line is in the right half of `x_range` (the axis range, log10 for a log axis)."""
+    fig.add_shape(type="line", x0=x, x1=x, y0=0, y1=1, yref="paper", line={"color": colour, "dash": "dash", "width": 2})
+    position = _annotation_position(x, log_x)
+    label_left = x_range is not None and position > (x_range[0] + x_range[1]) / 2
+    fig.add_annotation(
+        x=position, y=1, yref="paper", text=text, showarrow=False, yanchor="top",
+        xanchor="right" if label_left else "left", xshift=-4 if label_left else 4,
+        font={"color": colour}, bgcolor="rgba(255,255,255,0.8)",
+    )
+
+
+def _mark_y(fig: go.Figure, y: float, text: str, colour: str, side: str = "right") -> None:
+    """A labelled horizontal reference level on a log y axis (skipped where it is not positive).
+    `side` ("left" or "right") puts the label at the end where the curves are away from the level."""
+    if y <= LOG_FLOOR:
+        return
+    fig.add_shape(type="line", x0=0, x1=1, xref="paper", y0=y, y1=y, line={"color": colour, "dash": "dot", "width": 1.5})
+    fig.add_annotation(
+        x=1 if side == "right" else 0, xref="paper", y=_annotation_position(y, log=True), text=text, showarrow=False,
+        xanchor=side, yanchor="bottom", font={"color": colour}, bgcolor="rgba(255,255,255,0.7)",
+    )
+
+
+def _annotation_position(value: float, log: bool) -> float:
+    """Shapes take data values on a log axis but annotations take their log10 (plotly's convention),
+    which is why add_vline/add_hline(annotation_text=...) put their labels in the wrong place there."""
+    return math.log10(value) if log else value
+
+
+def _band(x: np.ndarray, low: np.ndarray, high: np.ndarray, colour: str, name: str) -> go.Scatter:
+    """A filled polygon between low and high (one trace, so it has one legend entry)."""
+    return go.Scatter(
+        x=np.concatenate([x, x[::-1]]),
+        y=np.concatenate([_positive(high), _positive(low)[::-1]]),
+        fill="toself",
+        fillcolor=_transparent(colour, 0.18),
+        line={"width": 0},
+        hoverinfo="skip",
+        name=name,
+    )
+
+
+def _transparent(colour: str, alpha: float) -> str:
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+def _layout(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
+    fig.update_layout(
+        title=title,
+        height=HEIGHT,
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        # the legend below the x-axis title, however large lecture mode makes the type
+        legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0, "xanchor": "left", "x": 0},
+        hovermode="x unified",
+    )
+    return fig
+
+
+# ---------------------------------------------------------------------------------------
+# Bias–variance
+
+
+def _capacity_is_log(result: BiasVarianceResult) -> bool:
+    return result.settings.model == "knn"
+
+
+def bias_variance_table(result: BiasVarianceResult) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            result.capacity_label: result.capacities,
+            "effective parameters": result.effective_params,
+            "bias²": result.bias_sq,
+            "variance": result.variance,
+            "noise σ²": result.noise_var,
+            "bias² + variance + noise": result.total,
+            "measured test error": result.expected_test_error,
+            "train error": result.train_error,
+        }
+    )
+
+
+def bias_variance_figure(result: BiasVarianceResult) -> go.Figure:
+    """Bias², variance, noise and their sum against capacity, with the measured test error as dots.
+
+    Capacity grows to the right: polynomial degree, or k of k-NN on a reversed log axis (k = n is the
+    flat mean, k = 1 the most flexible). The chosen capacity is marked.
+    """
+    x = result.capacities
+    log_x = _capacity_is_log(result)
+    fig = go.Figure()
+    lines = (
+        ("bias² (approximation error)", result.bias_sq, BIAS_COLOUR, "solid"),
+        ("variance (estimation error)", result.variance, VARIANCE_COLOUR, "solid"),
+        ("bias² + variance + noise", result.total, TOTAL_COLOUR, "solid"),
+        ("train error", result.train_error, TRAIN_COLOUR, "dot"),
+    )
+    for name, values, colour, dash in lines:
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=_positive(values),
+                name=name,
+                mode="lines+markers" if x.size < 30 else "lines",
+                line={"color": colour, "dash": dash, "width": 3.5 if colour == TOTAL_COLOUR else 2.5},
+                marker={"size": 5},
+                hovertemplate="%{y:.4g}",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=_positive(result.expected_test_error),
+            name="measured test error (fresh noisy points)",
+            mode="markers",
+            marker={"color": MEASURED_COLOUR, "size": 10, "symbol": "circle-open", "line": {"width": 2.5}},
+            hovertemplate="%{y:.4g}",
+        )
+    )
+    _mark_y(fig, result.noise_var, "noise σ² (irreducible)", NOISE_COLOUR, side="left")
+    _mark_x(fig, result.spread_capacity, _capacity_text(result), log_x, colour=TOTAL_COLOUR)
+    _layout(fig, "bias² + variance + noise", result.capacity_label + "  →  more flexible", "squared error (log scale)")
+    if log_x:  # explicit ticks: a log axis labels 20 and 50 as "2" and "5"
+        ticks = [k for k in (1, 2, 5, 10, 20, 50, 100, 200) if k <= x.max()]
+        xaxis = {"type": "log", "autorange": "reversed", "tickvals": ticks}
+    else:
+        xaxis = {"dtick": 1 if x.size <= 21 else None}
+    fig.update_layout(
+        xaxis=xaxis,
+        yaxis=_log_axis(result.bias_sq, result.variance, result.total, result.expected_test_error, [result.noise_var]),
+    )
+    return fig
+
+
+def _capacity_text(result: BiasVarianceResult) -> str:
+    return f"degree {result.spread_capacity}" if result.settings.model == "polynomial" else f"k = {result.spread_capacity}"
+
+
+def spread_table(result: BiasVarianceResult) -> pd.DataFrame:
+    columns = {"x": result.grid_x, "true f(x)": result.grid_target, "average fit (all training sets)": result.spread_mean}
+    for number, curve in enumerate(result.spread_curves, start=1):
+        columns[f"fit to training set {number}"] = curve
+    return pd.DataFrame(columns)
+
+
+def spread_figure(result: BiasVarianceResult) -> go.Figure:
+    """Fits to several training sets at the chosen capacity, their average, and the true function.
+
+    The curves' spread around their average is the variance; the average's gap to f is the bias.
+    Wild fits are cut off by a y range set by the data, not by the fits.
+    """
+    fig = go.Figure()
+    for number, (curve, xs, ys) in enumerate(zip(result.spread_curves, result.spread_x, result.spread_y)):
+        colour = CURVE_COLOURS[number % len(CURVE_COLOURS)]
+        group = f"set {number + 1}"
+        fig.add_trace(
+            go.Scatter(
+                x=result.grid_x, y=curve, name=f"fit to training set {number + 1}", legendgroup=group,
+                line={"color": colour, "width": 1.8}, opacity=0.85, hovertemplate="%{y:.3f}",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=ys, mode="markers", legendgroup=group, showlegend=False, hoverinfo="skip",
+                marker={"color": colour, "size": 6, "opacity": 0.6},
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=result.grid_x, y=result.spread_mean, name="average fit (all training sets)",
+            line={"color": TOTAL_COLOUR, "dash": "dash", "width": 3}, hovertemplate="%{y:.3f}",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=result.grid_x, y=result.grid_target, name="true function f",
+            line={"color": TRUE_COLOUR, "width": 4}, hovertemplate="%{y:.3f}",
+        )
+    )
+    data = np.concatenate([result.grid_target, np.ravel(result.spread_y)])
+    span = max(float(data.max() - data.min()), 1.0)
+    _layout(
+        fig,
+        f"Fits at {_capacity_text(result)}: spread = variance",
+        "x",
+        "y",
+    )
+    fig.update_layout(
+        yaxis={"range": [float(data.min()) - 0.25 * span, float(data.max()) + 0.25 * span]},
+        hovermode="closest",
+    )
+    return fig
+
+
+# ---------------------------------------------------------------------------------------
+# Double descent with random features
+
+
+def random_features_table(result: RandomFeaturesResult) -> pd.DataFrame:
+    rows = []
+    for j, ridge in enumerate(result.ridges):
+        rows.append(
+            pd.DataFrame(
+                {
+                    "p (features)": result.n_features,
+                    "n (samples)": result.threshold,
+                    "p / n": result.n_features / result.threshold,
+                    "ridge λ": ridge,
+                    "train error (mean)": result.train_mean[j],
+                    "test error (mean)": result.test_mean[j],
+                    "test error (median)": result.test_median[j],
+                    f"test error (p{BAND_PERCENTILES[0]:.0f})": result.test_low[j],
+                    f"test error (p{BAND_PERCENTILES[1]:.0f})": result.test_high[j],
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def random_features_figure(result: RandomFeaturesResult) -> go.Figure:
+    """Train and test error against p (log-log), test with its band over repeats, p = n marked.
+
+    The chosen λ (last) is drawn in full; a λ = 0 reference (first), when present, as a faint dashed line.
+    Training error falls to ~0 once p >= n (the fit interpolates) and so leaves the plot at the bottom.
+    """
+    p = result.n_features
+    chosen = len(result.ridges) - 1
+    repeats = result.settings.n_repeats
+    fig = go.Figure()
+    for j in range(chosen):
+        fig.add_trace(
+            go.Scatter(
+                x=p, y=_positive(result.test_median[j]), name=f"test error, {ridge_label(result.ridges[j])}",
+                line={"color": REFERENCE_COLOUR, "dash": "dash", "width": 2}, hovertemplate="%{y:.4g}",
+            )
+        )
+    if repeats > 1:
+        fig.add_trace(_band(p, result.test_low[chosen], result.test_high[chosen], TEST_COLOUR, f"test error, {BAND_TEXT}"))
+    fig.add_trace(
+        go.Scatter(
+            x=p, y=_positive(result.test_median[chosen]),
+            name=f"test error (median of {repeats}), {ridge_label(result.ridges[chosen])}",
+            line={"color": TEST_COLOUR, "width": 3.5}, hovertemplate="%{y:.4g}",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=p, y=_positive(result.train_mean[chosen]), name="train error (mean)",
+            line={"color": TRAIN_COLOUR, "dash": "dot", "width": 2.5}, hovertemplate="%{y:.3g}",
+        )
+    )
+    # small p sits near "predict 0", large p nearer the noise: label each level where the curve is not
+    _mark_y(fig, result.noise_var, "noise σ² (best possible)", NOISE_COLOUR, side="left")
+    _mark_y(fig, result.null_error, "predict 0", REFERENCE_COLOUR)
+    x_axis = _log_axis(p, [result.threshold], margin=1.3)
+    _mark_x(fig, result.threshold, f"interpolation threshold p = n = {result.threshold}", log_x=True, x_range=x_axis["range"])
+    _layout(fig, "Double descent: test error against p", "p, number of random features (log scale)", "mean squared error (log scale)")
+    fig.update_layout(
+        xaxis=x_axis,
+        yaxis=_log_axis(result.test_low, result.test_high, [result.noise_var, result.null_error]),
+    )
+    return fig
+
+
+def random_features_summary(result: RandomFeaturesResult) -> dict[str, tuple[int, float]]:
+    """For the chosen λ: (p, median test error) at the peak, at the best p < n, and at the largest p."""
+    curve = result.test_median[-1]
+    p = result.n_features
+    summary = {"peak": (int(p[np.argmax(curve)]), float(curve.max()))}
+    under = np.flatnonzero(p < result.threshold)
+    if under.size:
+        best = under[np.argmin(curve[under])]
+        summary["best p < n"] = (int(p[best]), float(curve[best]))
+    summary["largest p"] = (int(p[-1]), float(curve[-1]))
+    return summary
+
+
+# ---------------------------------------------------------------------------------------
+# The linear model against the theory of Hastie, Montanari, Rosset & Tibshirani
+
+
+def _standard_error(samples: np.ndarray) -> np.ndarray:
+    """Standard error of the mean over the last axis (0 with one sample: no error bar to draw)."""
+    count = samples.shape[-1]
+    if count < 2:
+        return np.zeros(samples.shape[:-1])
+    return samples.std(axis=-1, ddof=1) / math.sqrt(count)
+
+
+def _linear_axis(result: LinearModelResult) -> tuple[np.ndarray, np.ndarray, float, str, str]:
+    """x values of the points and of the theory curve, the threshold, the axis title, the marker text."""
+    s = result.settings
+    if s.sweep == "features":
+        return result.gamma, result.theory_gamma, 1.0, f"γ = p / n  (n = {s.n_train}; log scale)", "γ = 1: p = n"
+    return (
+        result.sizes.astype(float),
+        result.theory_sizes,
+        float(result.threshold),
+        f"n, number of training samples (p = {s.n_features}; log scale)",
+        f"n = p = {s.n_features}",
+    )
+
+
+def linear_model_table(result: LinearModelResult) -> pd.DataFrame:
+    sweep_name = "p (features)" if result.settings.sweep == "features" else "n (samples)"
+    standard_error = _standard_error(result.excess_risk)
+    rows = []
+    for j, ridge in enumerate(result.ridges):
+        rows.append(
+            pd.DataFrame(
+                {
+                    sweep_name: result.sizes,
+                    "γ = p / n": result.gamma,
+                    "ridge λ": ridge,
+                    "excess risk (mean)": result.risk_mean[j],
+                    "excess risk (standard error)": standard_error[j],
+                    f"excess risk (p{BAND_PERCENTILES[0]:.0f})": result.risk_low[j],
+                    f"excess risk (p{BAND_PERCENTILES[1]:.0f})": result.risk_high[j],
+                    "excess risk (theory)": result.theory_risk[j],
+                    "test MSE (mean)": result.test_mse_mean[j],
+                    "test MSE (theory)": result.theory_risk[j] + result.noise_var,
+                    "train MSE (mean)": result.train_mean[j],
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def linear_model_figure(result: LinearModelResult) -> go.Figure:
+    """Simulated test MSE (mean ± 2 standard errors over repeats) against the asymptotic theory curve.
+
+    x is γ = p/n for the feature sweep and n for the sample sweep; both on log axes, threshold marked.
+    """
+    x, theory_x, threshold, x_title, threshold_text = _linear_axis(result)
+    chosen = len(result.ridges) - 1
+    noise_var = result.noise_var
+    error_bars = 2 * _standard_error(result.excess_risk)
+    fig = go.Figure()
+    for j in range(chosen):
+        fig.add_trace(
+            go.Scatter(
+                x=theory_x, y=_positive(result.theory_risk_fine[j] + noise_var), name=f"theory, {ridge_label(result.ridges[j])}",
+                line={"color": REFERENCE_COLOUR, "dash": "dash", "width": 2}, hovertemplate="%{y:.4g}",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=theory_x, y=_positive(result.theory_risk_fine[chosen] + noise_var),
+            name=f"theory (Hastie et al.), {ridge_label(result.ridges[chosen])}",
+            line={"color": TOTAL_COLOUR, "width": 3}, hovertemplate="%{y:.4g}",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=_positive(result.test_mse_mean[chosen]), mode="markers",
+            name=f"simulation: mean of {result.settings.n_repeats} (± 2 s.e.)",
+            marker={"color": MEASURED_COLOUR, "size": 8},
+            error_y={"type": "data", "array": error_bars[chosen], "color": MEASURED_COLOUR, "thickness": 1.5, "width": 3},
+            hovertemplate="%{y:.4g}",
+        )
+    )
+    # The curve runs from σ² (small γ) to r² + σ² (large γ): label each level at the other end.
+    # γ = p/n grows to the right in the feature sweep and to the left in the sample sweep.
+    noise_side, null_side = ("right", "left") if result.settings.sweep == "features" else ("left", "right")
+    _mark_y(fig, noise_var, "noise σ² (best possible)", NOISE_COLOUR, side=noise_side)
+    _mark_y(fig, result.settings.signal**2 + noise_var, "predict 0: r² + σ²", REFERENCE_COLOUR, side=null_side)
+    x_axis = _log_axis(theory_x, [threshold], margin=1.3)
+    _mark_x(fig, threshold, threshold_text, log_x=True, x_range=x_axis["range"])
+    title = (
+        "Theory vs simulation, against γ = p / n"
+        if result.settings.sweep == "features"
+        else "More data can hurt: test error against n"
+    )
+    _layout(fig, title, x_title, "test MSE = excess risk + σ² (log scale)")
+    visible = result.test_mse_mean[chosen], result.theory_risk[chosen] + noise_var, [noise_var]
+    fig.update_layout(
+        xaxis=x_axis,
+        yaxis=_log_axis(*visible),
+    )
+    return fig
+
+
+def sample_wise_summary(result: LinearModelResult) -> tuple[int, float, float] | None:
+    """For an n sweep, chosen λ: (n, mean test MSE) at the best n below p, and the test MSE at n = p,
+    when adding data up to n = p made the fit worse; else None."""
+    sizes, curve = result.sizes, result.test_mse_mean[-1]
+    below = np.flatnonzero(sizes < result.threshold)
+    at_threshold = np.flatnonzero(sizes == result.threshold)
+    if result.settings.sweep != "samples" or not below.size or not at_threshold.size:
+        return None
+    best = below[np.argmin(curve[below])]
+    if curve[at_threshold[0]] <= curve[best]:
+        return None
+    return int(sizes[best]), float(curve[best]), float(curve[at_threshold[0]])
