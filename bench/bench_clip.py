@@ -11,7 +11,7 @@ Rows:
   `encode_text` loop of the CLIP notebook (one batch of 20 templates per label, every prompt at 77
   tokens). Target 3 s. The two must agree: the note gives the largest difference;
 - 10 prompts, the text encoder alone (the issue's "about 0.4 s for 10 prompts" at 77 tokens);
-- the linear probe's feature extraction (360 digit images, once per model and server), no reference;
+- the linear probe's feature extraction (the digits set, once per model and server), no reference;
 - decoding a 12-megapixel JPEG upload to a picture ready for CLIP: ours decodes at reduced scale
   (JPEG draft mode) before shrinking; the reference is PIL's plain open, convert, thumbnail.
 

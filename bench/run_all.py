@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ("attention", "generation", "fill_mask", "clip", "double_descent")
+BENCHES = ("attention", "generation", "fill_mask", "clip", "double_descent", "scaling", "app")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 

@@ -237,25 +237,33 @@ def prepare_text(tokenizer: Any, text: str, *, causal: bool, max_tokens: int) ->
         raise ValueError("The text is empty: type a sentence.")
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be at least 1, not {max_tokens}.")
-    encoded = tokenizer(
-        text,
-        truncation=True,
-        max_length=max_tokens,
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-    )
-    total = len(tokenizer(text, verbose=False)["input_ids"])
-    ids = np.asarray(encoded["input_ids"], dtype=np.int64)
-    special = np.asarray(encoded["special_tokens_mask"], dtype=bool)
+    # Cut here rather than with truncation=True: that switches truncation on in the tokenizer every
+    # session shares, so a fill-mask call running at the same moment would be cut to this limit too.
+    encoded = tokenizer(text, return_offsets_mapping=True, return_special_tokens_mask=True, verbose=False)
+    total = len(encoded["input_ids"])
+    keep = _first_tokens(np.asarray(encoded["special_tokens_mask"], dtype=bool), max_tokens)
+    ids = np.asarray(encoded["input_ids"], dtype=np.int64)[keep]
+    special = np.asarray(encoded["special_tokens_mask"], dtype=bool)[keep]
     if causal:
         special[0] = True
     if special.all() and not causal:
         raise ValueError("The text has no tokens the model can read (only control or unknown characters).")
-    offsets = encoded["offset_mapping"]
+    offsets = [encoded["offset_mapping"][i] for i in keep]
     labels = tuple(_piece_label(tokenizer, int(i), text, span) for i, span in zip(ids, offsets))
-    word_ids, words = _words(encoded.word_ids(), offsets, labels, text)
+    word_ids, words = _words([encoded.word_ids()[i] for i in keep], offsets, labels, text)
     axis = TokenAxis(labels=labels, special=special, word_ids=word_ids, words=words)
     return PreparedText(input_ids=ids, axis=axis, total_tokens=total, causal=causal)
+
+
+def _first_tokens(special: np.ndarray, max_tokens: int) -> np.ndarray:
+    """Positions of the first `max_tokens` tokens, closing special tokens ([SEP]) kept last, as the
+    tokenizer's own truncation keeps them. `special` marks the tokens the tokenizer added."""
+    if len(special) <= max_tokens:
+        return np.arange(len(special))
+    closing = 0
+    while closing < min(len(special), max_tokens) and special[len(special) - 1 - closing]:
+        closing += 1
+    return np.concatenate([np.arange(max_tokens - closing), np.arange(len(special) - closing, len(special))])
 
 
 def _piece_label(tokenizer: Any, token_id: int, text: str, span: tuple[int, int] | None) -> str:

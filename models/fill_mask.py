@@ -147,7 +147,8 @@ def prepare_fill_input(tokenizer, text: str, *, max_tokens: int, max_masks: int)
     """Tokenize `text` (masks already normalized) to at most `max_tokens` tokens, keeping masks if possible."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     budget = max_tokens - tokenizer.num_special_tokens_to_add(pair=False)
-    mask_indices = [index for index, token in enumerate(ids) if token == tokenizer.mask_token_id]
+    mask_id = tokenizer.mask_token_id  # a tokenizer attribute costs a lookup: read it once
+    mask_indices = [index for index, token in enumerate(ids) if token == mask_id]
     start, end = _window(mask_indices, len(ids), budget)
     dropped = tuple(number for number, index in enumerate(mask_indices, start=1) if not start <= index < end)
     input_ids = np.array(_with_specials(tokenizer, ids[start:end]), dtype=np.int64)
@@ -155,9 +156,10 @@ def prepare_fill_input(tokenizer, text: str, *, max_tokens: int, max_masks: int)
 
 
 def _fill_input(tokenizer, input_ids: np.ndarray, max_masks: int, dropped=(), truncated: int = 0) -> FillInput:
-    masks = np.flatnonzero(input_ids == tokenizer.mask_token_id)
+    mask_id = tokenizer.mask_token_id
+    masks = np.flatnonzero(input_ids == mask_id)
     pieces = tuple(tokenizer.convert_ids_to_tokens(input_ids.tolist()))
-    words = [piece for piece, token in zip(pieces[1:-1], input_ids[1:-1]) if token != tokenizer.mask_token_id]
+    words = [piece for piece, token in zip(pieces[1:-1], input_ids[1:-1]) if token != mask_id]
     return FillInput(
         input_ids=input_ids,
         pieces=pieces,

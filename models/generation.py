@@ -153,7 +153,7 @@ def examples_from_json(raw: str) -> tuple[Example, ...]:
     """The inverse of `examples_to_json`; raises ValueError on anything else."""
     try:
         data = json.loads(raw)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:  # a link can nest "[[[[…" past the stack
         raise ValueError(f"not JSON: {error}") from None
     if not isinstance(data, list) or not all(
         isinstance(pair, list) and len(pair) == 2 and all(isinstance(text, str) for text in pair) for pair in data

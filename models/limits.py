@@ -56,3 +56,8 @@ MAX_INDUCTION_PERIOD = 100
 # buttons (a longer sentence is cut, with a notice; typed masks still reach the full context).
 MAX_FILL_TOP_K = 20
 MAX_CLICK_TOKENS = 128
+
+# Server memory: before loading a model, the least recently used ones are let go when the server's
+# resident memory plus the new model would pass this budget (MB; LECTURE_LAB_MEMORY_BUDGET_MB overrides).
+# 2200 MB leaves room under Streamlit Community Cloud's ~2.7 GB for the Python heap and page reruns.
+MEMORY_BUDGET_MB = 2200

@@ -7,6 +7,7 @@ import streamlit as st
 
 from models.fill_mask import (
     MASK_SPELLINGS,
+    MLM_ACTIONS,
     MLM_SELECT_RATE,
     FillInput,
     FillResult,
@@ -27,7 +28,6 @@ from models.loading import LoadedModel
 from models.registry import get_entry, models_of
 from ui.figures import show_figure
 from ui.fill_mask_charts import (
-    ACTION_WORDS,
     comparison_figure,
     comparison_table,
     markdown_literal,
@@ -247,7 +247,10 @@ def click_to_mask_view(keys: list[str], top_k: int) -> None:
     )
     finish_inputs()
     if tokens.truncated_tokens:
-        st.caption(f"Only the first {MAX_CLICK_TOKENS} tokens are offered as buttons ({tokens.truncated_tokens} more not shown).")
+        st.caption(
+            f"Only the first {MAX_CLICK_TOKENS} tokens are offered as buttons "
+            f"({tokens.truncated_tokens} more not shown)."
+        )
     if not tokens.maskable:
         st.info("Type a sentence above: its tokens will appear here as buttons.", icon="✏️")
         return
@@ -261,7 +264,7 @@ def click_to_mask_view(keys: list[str], top_k: int) -> None:
                 st.subheader(model_name(loaded))
             own = tokenize_sentence(loaded.tokenizer, sentence, max_tokens=len(tokens.input_ids))
             if own.pieces != tokens.pieces:
-                st.info(f"{model_name(loaded)} splits this sentence into different tokens, so it cannot be compared here.")
+                st.info(f"{model_name(loaded)} splits this sentence into other tokens: no comparison here.")
                 continue
             fill_input = mask_tokens(loaded.tokenizer, own, picked, max_masks=MAX_MASKS)
             explain_fill_input(fill_input, loaded)
@@ -272,11 +275,14 @@ def mlm_view(keys: list[str], top_k: int, rate: float) -> None:
     sentence = sentence_input("Any sentence: the 80/10/10 rule picks the tokens, the seed makes it repeatable.")
     seed_key = url.int("seed", 0, 0, 2**31 - 1)
     left, right = st.columns([3, 1], vertical_alignment="bottom")
-    left.number_input("Seed (the same seed always picks the same tokens)", min_value=0, max_value=2**31 - 1, key=seed_key)
+    left.number_input(
+        "Seed (the same seed always picks the same tokens)", min_value=0, max_value=2**31 - 1, key=seed_key
+    )
     right.button("🎲 New seed", on_click=set_states, args=({seed_key: random.randrange(2**31)},), width="stretch")
     finish_inputs()
     st.markdown(
-        f"BERT's recipe (course card *“Explain the masking approach”*): pick **{rate:.0%}** of the tokens; "
+        "BERT's recipe (course card *“Explain the masking approach”*; the BERT paper picks 15%): "
+        f"pick **{rate:.0%}** of the tokens; "
         "replace a picked token with `[MASK]` **80%** of the time, with a **random token 10%**, and leave it "
         "**unchanged 10%**. The model must then predict the original token at every picked position."
     )
@@ -303,7 +309,7 @@ def show_mlm_step(loaded: LoadedModel, sentence: str, seed: int, rate: float, to
         return
     corruption = corrupt_for_mlm(loaded.tokenizer, tokens, seed=seed, select_rate=rate)
     step = mlm_predictions(loaded, corruption, top_k=top_k)
-    counts = {action: corruption.actions.count(action) for action in ACTION_WORDS}
+    counts = {action: corruption.actions.count(action) for action in MLM_ACTIONS}
     st.markdown(
         f"Seed {seed} picked **{len(step.positions)} of {len(tokens.maskable)}** tokens: "
         f"{counts['mask']} → `[MASK]`, {counts['random']} → random token, {counts['keep']} unchanged."

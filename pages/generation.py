@@ -76,6 +76,7 @@ RESULT_KEY = "gen__result"
 COMPARISON_KEY = "gen__comparison"
 EXPERIMENT_KEY = "gen__experiment"
 EDITOR_VERSION_KEY = "gen__editor_version"
+PROMPT_VIEW_HEIGHT = 360  # pixels; a longer prompt scrolls inside its box
 
 url = UrlState("gen")
 
@@ -99,7 +100,9 @@ def apply_preset() -> None:
     for name, value in preset_values(PRESETS[st.session_state[url.key("preset")]]).items():
         st.session_state[url.key(name)] = value
     # A new editor key starts the examples table afresh from the preset.
-    st.session_state[EDITOR_VERSION_KEY] = st.session_state.get(EDITOR_VERSION_KEY, 0) + 1
+    version = st.session_state.get(EDITOR_VERSION_KEY, 0)
+    st.session_state.pop(f"gen__examples_base_{version}", None)
+    st.session_state[EDITOR_VERSION_KEY] = version + 1
 
 
 def url_examples(default: str) -> tuple[Example, ...]:
@@ -115,7 +118,7 @@ def url_examples(default: str) -> tuple[Example, ...]:
 
 
 def cell_text(value) -> str:
-    return "" if value is None or value != value else str(value).strip()  # value != value: NaN
+    return "" if value is None or pd.isna(value) else str(value).strip()
 
 
 def examples_table(examples: tuple[Example, ...]) -> tuple[list[Example], int]:
@@ -444,7 +447,8 @@ with view:
         st.info("The prompt is empty: write a task description, add examples or type a query (or pick a preset).")
     else:
         prompt = prepare_prompt(loaded.tokenizer, prompt_text, max_new_tokens=int(max_new), context_length=entry.context_length)
-        st.code(prompt.text, language=None, wrap_lines=True)
+        long_prompt = prompt.text.count("\n") > 14 or len(prompt.text) > 1200
+        st.code(prompt.text, language=None, wrap_lines=True, height=PROMPT_VIEW_HEIGHT if long_prompt else "content")
         st.caption(
             f"{len(prompt.ids)} tokens · k = {k} example{'s' if k != 1 else ''} · "
             f"{entry.display_name}'s context holds {entry.context_length:,} tokens"

@@ -211,6 +211,7 @@ def probe_figure(result: ProbeResult) -> go.Figure:
         go.Scatter(
             x=shots + shots[::-1],
             y=list(high) + list(low[::-1]),
+            mode="lines",
             fill="toself",
             fillcolor="rgba(31, 78, 156, 0.15)",
             line={"width": 0},

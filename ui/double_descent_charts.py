@@ -62,22 +62,30 @@ def _log_range(*arrays: np.ndarray, margin: float = 2.0) -> list[float]:
 
 
 def _log_axis(*arrays: np.ndarray, margin: float = 2.0) -> dict:
-    """A log axis over `arrays`: one label per decade when it spans several, else labels at 1, 2 and 5
-    of each decade (never 2 to 9: they clutter it); powers of ten rather than SI prefixes (100µ)."""
+    """A log axis over `arrays`: one label per decade when it spans several, powers of ten rather than SI
+    prefixes (100µ); over a narrow range, labels at 1, 2 and 5 of each decade written out in full
+    (plotly's own minor labels would write 0.5 as a bare "5")."""
     low, high = _log_range(*arrays, margin=margin)
-    return {"type": "log", "range": [low, high], "exponentformat": "power", "dtick": 1 if high - low > 2.5 else "D2"}
+    axis = {"type": "log", "range": [low, high], "exponentformat": "power"}
+    if high - low > 2.5:
+        return axis | {"dtick": 1}
+    ticks = [
+        digit * 10.0**exponent
+        for exponent in range(math.floor(low), math.ceil(high) + 1)
+        for digit in (1, 2, 5)
+        if low <= math.log10(digit * 10.0**exponent) <= high
+    ]
+    return axis | {"tickvals": ticks, "ticktext": [f"{tick:g}" for tick in ticks]}
 
 
 def _mark_x(
-    fig: go.Figure, x: float, text: str, log_x: bool, x_range: list[float] | None = None, colour: str = THRESHOLD_COLOUR
+    fig: go.Figure, x: float, text: str, log_x: bool, label_left: bool, colour: str = THRESHOLD_COLOUR
 ) -> None:
-    """A labelled vertical line at data position x. Its label goes on the side with more room: the left
-    when the line is in the right half of `x_range` (the axis range, log10 for a log axis)."""
+    """A labelled vertical line at data position x. Callers put the label on its left (label_left) when
+    the line is in the right half of the axis, so the label is never cut off at the edge."""
     fig.add_shape(type="line", x0=x, x1=x, y0=0, y1=1, yref="paper", line={"color": colour, "dash": "dash", "width": 2})
-    position = _annotation_position(x, log_x)
-    label_left = x_range is not None and position > (x_range[0] + x_range[1]) / 2
     fig.add_annotation(
-        x=position, y=1, yref="paper", text=text, showarrow=False, yanchor="top",
+        x=_annotation_position(x, log_x), y=1, yref="paper", text=text, showarrow=False, yanchor="top",
         xanchor="right" if label_left else "left", xshift=-4 if label_left else 4,
         font={"color": colour}, bgcolor="rgba(255,255,255,0.8)",
     )
@@ -93,6 +101,11 @@ def _mark_y(fig: go.Figure, y: float, text: str, colour: str, side: str = "right
         x=1 if side == "right" else 0, xref="paper", y=_annotation_position(y, log=True), text=text, showarrow=False,
         xanchor=side, yanchor="bottom", font={"color": colour}, bgcolor="rgba(255,255,255,0.7)",
     )
+
+
+def _in_right_half(position: float, low: float, high: float) -> bool:
+    """Whether `position` lies in the right half of an axis drawn from `low` (left) to `high` (right)."""
+    return (position - low) / (high - low) > 0.5 if high != low else False
 
 
 def _annotation_position(value: float, log: bool) -> float:
@@ -136,10 +149,6 @@ def _layout(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure
 # Bias–variance
 
 
-def _capacity_is_log(result: BiasVarianceResult) -> bool:
-    return result.settings.model == "knn"
-
-
 def bias_variance_table(result: BiasVarianceResult) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -162,7 +171,7 @@ def bias_variance_figure(result: BiasVarianceResult) -> go.Figure:
     flat mean, k = 1 the most flexible). The chosen capacity is marked.
     """
     x = result.capacities
-    log_x = _capacity_is_log(result)
+    log_x = result.settings.model == "knn"
     fig = go.Figure()
     lines = (
         ("bias² (approximation error)", result.bias_sq, BIAS_COLOUR, "solid"),
@@ -193,7 +202,11 @@ def bias_variance_figure(result: BiasVarianceResult) -> go.Figure:
         )
     )
     _mark_y(fig, result.noise_var, "noise σ² (irreducible)", NOISE_COLOUR, side="left")
-    _mark_x(fig, result.spread_capacity, _capacity_text(result), log_x, colour=TOTAL_COLOUR)
+    if log_x:  # reversed: k = n at the left, k = 1 at the right
+        label_left = _in_right_half(math.log10(result.spread_capacity), math.log10(x.max()), 0.0)
+    else:
+        label_left = _in_right_half(result.spread_capacity, x.min(), x.max())
+    _mark_x(fig, result.spread_capacity, _capacity_text(result), log_x, label_left, colour=TOTAL_COLOUR)
     _layout(fig, "bias² + variance + noise", result.capacity_label + "  →  more flexible", "squared error (log scale)")
     if log_x:  # explicit ticks: a log axis labels 20 and 50 as "2" and "5"
         ticks = [k for k in (1, 2, 5, 10, 20, 50, 100, 200) if k <= x.max()]
@@ -328,7 +341,8 @@ def random_features_figure(result: RandomFeaturesResult) -> go.Figure:
     _mark_y(fig, result.noise_var, "noise σ² (best possible)", NOISE_COLOUR, side="left")
     _mark_y(fig, result.null_error, "predict 0", REFERENCE_COLOUR)
     x_axis = _log_axis(p, [result.threshold], margin=1.3)
-    _mark_x(fig, result.threshold, f"interpolation threshold p = n = {result.threshold}", log_x=True, x_range=x_axis["range"])
+    label_left = _in_right_half(math.log10(result.threshold), *x_axis["range"])
+    _mark_x(fig, result.threshold, f"interpolation threshold p = n = {result.threshold}", log_x=True, label_left=label_left)
     _layout(fig, "Double descent: test error against p", "p, number of random features (log scale)", "mean squared error (log scale)")
     fig.update_layout(
         xaxis=x_axis,
@@ -440,7 +454,7 @@ def linear_model_figure(result: LinearModelResult) -> go.Figure:
     _mark_y(fig, noise_var, "noise σ² (best possible)", NOISE_COLOUR, side=noise_side)
     _mark_y(fig, result.settings.signal**2 + noise_var, "predict 0: r² + σ²", REFERENCE_COLOUR, side=null_side)
     x_axis = _log_axis(theory_x, [threshold], margin=1.3)
-    _mark_x(fig, threshold, threshold_text, log_x=True, x_range=x_axis["range"])
+    _mark_x(fig, threshold, threshold_text, log_x=True, label_left=_in_right_half(math.log10(threshold), *x_axis["range"]))
     title = (
         "Theory vs simulation, against γ = p / n"
         if result.settings.sweep == "features"

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from models.fill_mask import FillResult, MaskComparison, MaskPrediction, MlmCorruption, MlmPredictions
+from models.fill_mask import MLM_ACTIONS, FillResult, MaskComparison, MaskPrediction, MlmCorruption, MlmPredictions
 from ui.text import plotly_safe, visible_token
 
 PROBABILITY_COLOUR = "#1f4e9c"
@@ -134,10 +134,11 @@ def strategies_figure(independent: FillResult, left_to_right: FillResult) -> go.
         )
     top = max(float(p.probs[0]) for r in (independent, left_to_right) for p in r.predictions)
     figure.update_layout(
-        title="Independent vs left to right",
+        title="p(top-1): independent vs left to right",
         barmode="group",
         height=_height(2 * len(masks)) + 40,
-        xaxis={"title": "p(top-1)", "range": [0, top * 1.4], "tickformat": _probability_ticks(top)},
+        # No axis title: the chart title names the axis, and a legend below would collide with it on a phone.
+        xaxis={"range": [0, top * 1.4], "tickformat": _probability_ticks(top)},
         yaxis={"autorange": "reversed", "type": "category"},
         legend={"orientation": "h", "yanchor": "top", "y": -0.2},
     )
@@ -169,12 +170,12 @@ def comparison_figure(comparison: MaskComparison, labels: tuple[str, ...]) -> go
             hovertemplate="%{y}: p = %{x:.4f}<extra>%{fullData.name}</extra>",
         )
     figure.update_layout(
-        title="The same words, after each sentence",
+        title="The same words, after each sentence: p at the mask",
         barmode="group",
-        height=90 + 22 * len(comparison.probs) * len(ticks),
-        xaxis={"title": "probability at the mask", "tickformat": _probability_ticks(float(comparison.probs.max()))},
+        height=120 + 22 * len(comparison.probs) * len(ticks),
+        xaxis={"tickformat": _probability_ticks(float(comparison.probs.max()))},
         yaxis={"autorange": "reversed", "type": "category"},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.25},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.15},
     )
     return figure
 
@@ -207,7 +208,7 @@ def mlm_loss_figure(corruption: MlmCorruption, step: MlmPredictions, vocab_size:
     figure = go.Figure()
     labels = [f"{int(p)}: {plotly_safe(corruption.original_pieces[p])}" for p in step.positions]
     actions = [corruption.actions[p] for p in step.positions]
-    for action in ("mask", "random", "keep"):
+    for action in MLM_ACTIONS:
         rows = [i for i, a in enumerate(actions) if a == action]
         if not rows:
             continue

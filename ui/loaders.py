@@ -1,22 +1,31 @@
 """Cached model loading shared by every browser session, with a status anyone can see.
 
-A model loads once per server process (`st.cache_resource`, keyed on model key and device)
-and is then shared read-only by all students. The status of each model (not loaded /
+A model loads once per server process (a server-wide `ModelCache`, held by `st.cache_resource`,
+keyed on model key and device) and is then shared read-only by all students. Before a load would
+take the server past its memory budget, the least recently used models are let go, so the app
+stays inside Streamlit Community Cloud's memory limit. The status of each model (not loaded /
 loading / loaded in N s / unavailable and why) is kept server-wide too, so the sidebar of
 every session tells the truth about what is in memory.
 """
 
 from __future__ import annotations
 
+import gc
+import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
+import psutil
 import streamlit as st
 
+from models.limits import MEMORY_BUDGET_MB
 from models.loading import DeviceChoice, LoadedModel, ModelUnavailable, choose_device, load_model
-from models.registry import MODELS, get_entry
+from models.registry import MODELS, ModelEntry, get_entry
+
+MEMORY_BUDGET_ENV = "LECTURE_LAB_MEMORY_BUDGET_MB"
 
 State = Literal["not loaded", "loading", "loaded", "unavailable"]
 
@@ -39,7 +48,7 @@ class ModelStatus:
             return f"loading… ({time.time() - self.since:.0f} s so far)"
         if self.state == "unavailable":
             return "unavailable: " + self.detail
-        return "not loaded"
+        return "not loaded" + (f" ({self.detail})" if self.detail else "")
 
 
 _status: dict[str, ModelStatus] = {}
@@ -68,9 +77,100 @@ def current_device() -> DeviceChoice:
 _SOURCE_WORDS = {"local-dir": "local folder", "cache": "local cache", "hub": "downloaded from the Hub"}
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _cached_model(key: str, device: str) -> LoadedModel:
-    # `device` is part of the cache key so a forced CPU run and a GPU run never share.
+def memory_budget_mb() -> float:
+    """The server's memory budget: LECTURE_LAB_MEMORY_BUDGET_MB if it is a positive number, else the default."""
+    try:
+        value = float(os.environ.get(MEMORY_BUDGET_ENV, ""))
+    except ValueError:
+        return float(MEMORY_BUDGET_MB)
+    return value if value > 0 else float(MEMORY_BUDGET_MB)
+
+
+def server_rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 1e6
+
+
+def load_reserve_mb(entry: ModelEntry) -> float:
+    """Memory a load of `entry` may need at its peak (measured with bench/bench_app.py).
+
+    transformers maps the safetensors file and keeps using those pages: about the model's size.
+    open_clip reads the whole state dict beside the freshly built model: twice its size, briefly.
+    """
+    return entry.size_mb * (2 if entry.family == "clip" else 1)
+
+
+CacheKey = tuple[str, str]  # (registry key, device)
+
+
+class ModelCache:
+    """Loaded models, least recently used first, kept under a memory budget. No Streamlit here.
+
+    `get` loads a missing model at most once however many sessions ask at the same time; before the
+    load it lets go of the least recently used models until the server's RSS plus the new model's
+    reserve fits the budget (a model still in use by a running page is freed when that page finishes).
+    """
+
+    def __init__(
+        self,
+        budget_mb: Callable[[], float] = memory_budget_mb,
+        rss_mb: Callable[[], float] = server_rss_mb,
+        on_evict: Callable[[str], None] = lambda key: None,
+    ) -> None:
+        self._budget_mb = budget_mb
+        self._rss_mb = rss_mb
+        self._on_evict = on_evict
+        self._models: OrderedDict[CacheKey, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._load_locks: dict[CacheKey, threading.Lock] = {}
+
+    def keys(self) -> list[CacheKey]:
+        """Cached keys, least recently used first."""
+        with self._lock:
+            return list(self._models)
+
+    def get(self, key: CacheKey, reserve_mb: float, load: Callable[[], LoadedModel]) -> LoadedModel:
+        with self._lock:
+            load_lock = self._load_locks.setdefault(key, threading.Lock())
+        with load_lock:
+            with self._lock:
+                if key in self._models:
+                    self._models.move_to_end(key)
+                    return self._models[key]
+            self._make_room(reserve_mb)
+            loaded = load()
+            with self._lock:
+                self._models[key] = loaded
+            return loaded
+
+    def _make_room(self, reserve_mb: float) -> None:
+        projected = self._rss_mb() + reserve_mb
+        evicted = []
+        with self._lock:
+            while self._models and projected > self._budget_mb():
+                key, loaded = self._models.popitem(last=False)
+                projected -= loaded.entry.size_mb
+                evicted.append(key)
+        for key, _ in evicted:
+            self._on_evict(key)
+        if evicted:
+            gc.collect()  # the models' tensors go now, not at some later collection
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+        gc.collect()
+
+
+def _note_evicted(key: str) -> None:
+    _set_status(key, ModelStatus("not loaded", detail="let go to stay within the memory budget", since=time.time()))
+
+
+@st.cache_resource(show_spinner=False)
+def _model_cache() -> ModelCache:
+    return ModelCache(on_evict=_note_evicted)
+
+
+def _load_with_status(key: str) -> LoadedModel:
     _set_status(key, ModelStatus("loading", since=time.time()))
     try:
         loaded = load_model(key, current_device())
@@ -89,14 +189,16 @@ def _cached_model(key: str, device: str) -> LoadedModel:
 
 def forget_loaded_models() -> None:
     """Drop every cached model and its status (memory back; the next use loads afresh)."""
-    _cached_model.clear()
+    _model_cache().clear()
     with _status_lock:
         _status.clear()
 
 
 def get_model(key: str) -> LoadedModel:
     """The shared model for `key`; raises ModelUnavailable. No UI: for code that handles errors itself."""
-    return _cached_model(key, current_device().device)
+    # The device is part of the cache key so a forced CPU run and a GPU run never share.
+    cache_key = (key, current_device().device)
+    return _model_cache().get(cache_key, load_reserve_mb(get_entry(key)), lambda: _load_with_status(key))
 
 
 def require_model(key: str) -> LoadedModel:

@@ -123,6 +123,13 @@ def test_similarity_matrix_tab(page, app_server):
     tall_screenshot(page, "clip-similarity-matrix")
 
 
+def test_a_link_opens_a_tab_directly(page, app_server):
+    open_clip(page, app_server, urllib.parse.urlencode({"clip_tab": "Similarity matrix"}))
+    page.get_by_text("The contrastive objective, made visible").wait_for()
+    assert page.get_by_role("tab", name="Similarity matrix").get_attribute("aria-selected") == "true"
+    assert exception_texts(page) == []
+
+
 def test_linear_probe_runs_with_a_progress_bar_and_explains_itself(page, app_server):
     open_clip(page, app_server)
     page.get_by_role("tab", name="Linear probe").click()

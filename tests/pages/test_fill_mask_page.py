@@ -57,7 +57,7 @@ def test_default_fills_both_masks_and_sets_independent_against_left_to_right(pag
     assert "[MASK]" in at.text_area(key=TEXT).value
     titles = chart_titles(at)
     assert "Mask 1 of 2: top 5" in titles and "Mask 2 of 2: top 5" in titles
-    assert "Independent vs left to right" in titles
+    assert "p(top-1): independent vs left to right" in titles
     assert "independent vs left to right" in texts(at.markdown)
     assert "Left to right, each guess sees the words already chosen" in texts(at.info)
     assert len(at.get("download_button")) == len(titles)  # every chart has its CSV
@@ -281,7 +281,7 @@ def test_bias_probe_puts_man_and_woman_side_by_side_with_a_note(page):
     assert "Bias learned from pre-training data" in texts(at.info)
     titles = chart_titles(at)
     assert "Sentence A: top 5" in titles and "Sentence B: top 5" in titles
-    assert "The same words, after each sentence" in titles
+    assert "The same words, after each sentence: p at the mask" in titles
 
 
 def test_bias_probe_button_switches_view(page):

@@ -206,7 +206,7 @@ def test_fill_refuses_an_input_without_masks(masked_lm):
 
 
 def test_bias_probe_compares_both_sentences_over_the_union_of_their_top_k(masked_lm):
-    inputs = [fill_input(masked_lm, "The man worked as a [MASK]."), fill_input(masked_lm, "The woman worked as a [MASK].")]
+    inputs = [fill_input(masked_lm, f"The {who} worked as a [MASK].") for who in ("man", "woman")]
     comparison = fm.compare_first_masks(masked_lm, inputs, top_k=5)
     results = [fm.fill_masks(masked_lm, one, top_k=5).predictions[0] for one in inputs]
     assert set(comparison.token_ids.tolist()) == {t for r in results for t in r.token_ids.tolist()}

@@ -1,0 +1,97 @@
+"""The benchmarks' pure helpers: RSS sampling, the cost fit, the theory curve and the table."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+from bench.bench_app import RssSampler, tree_rss
+from bench.bench_scaling import fit_cost, theory_quadratic_share
+from bench.run_all import BENCHES, markdown_table
+
+
+def test_tree_rss_counts_a_child_process():
+    child = subprocess.Popen([sys.executable, "-c", "import time; block = bytearray(200_000_000); time.sleep(30)"])
+    try:
+        own = psutil.Process(os.getpid())
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and psutil.Process(child.pid).memory_info().rss < 150_000_000:
+            time.sleep(0.05)
+        rss, file_backed = tree_rss(own)
+        assert rss >= own.memory_info().rss + psutil.Process(child.pid).memory_info().rss * 0.9
+        assert 0 <= file_backed <= rss
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_tree_rss_of_a_finished_process_child_is_skipped():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    rss, _ = tree_rss(psutil.Process(os.getpid()))
+    assert rss >= psutil.Process(os.getpid()).memory_info().rss * 0.5
+
+
+def test_rss_sampler_keeps_the_peak_after_memory_is_freed():
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time\ntime.sleep(0.5)\nblock = bytearray(300_000_000)\ntime.sleep(1)\n"
+         "del block\ntime.sleep(30)"]
+    )
+    try:
+        with RssSampler(child.pid, interval_s=0.05) as sampler:
+            time.sleep(3)
+            now, _ = sampler.now()
+        assert sampler.peak >= 300_000_000
+        assert now < sampler.peak - 200_000_000
+        assert sampler.samples > 10
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_fit_recovers_known_coefficients():
+    n = np.array([32, 64, 128, 256, 512, 1024], dtype=float)
+    seconds = 0.01 + 2e-5 * n + 3e-8 * n**2
+    fit = fit_cost(n, seconds)
+    assert fit.constant == pytest.approx(0.01)
+    assert fit.linear == pytest.approx(2e-5)
+    assert fit.quadratic == pytest.approx(3e-8)
+    assert fit.quadratic_share(1024) == pytest.approx(3e-8 * 1024**2 / (0.01 + 2e-5 * 1024 + 3e-8 * 1024**2))
+
+
+def test_linear_fit_has_no_quadratic_term():
+    n = np.array([32, 64, 128, 256], dtype=float)
+    fit = fit_cost(n, 0.005 + 1e-6 * n, quadratic=False)
+    assert fit.quadratic == 0.0
+    assert fit.linear == pytest.approx(1e-6)
+    assert fit.quadratic_share(256) == 0.0
+
+
+def test_theory_share_from_multiply_adds():
+    # Per token and layer: 12·d² for projections and MLP, 2·n·d for scores and values.
+    d, n = 768, 512
+    assert theory_quadratic_share(n, d) == pytest.approx(2 * n * d / (12 * d * d + 2 * n * d))
+    assert theory_quadratic_share(6 * d, d) == pytest.approx(0.5)
+
+
+def test_markdown_table_shows_units_references_and_escapes_pipes():
+    rows = [
+        {"benchmark": "app: peak", "unit": "GB", "ours": 2.05, "reference": 2.7, "reference_name": "Cloud limit",
+         "ratio": 2.7 / 2.05, "target": "≤ 2.2 GB", "met": True, "note": "a | b"},
+        {"benchmark": "app: torch", "unit": "MB", "ours": 534.0, "reference": None, "reference_name": "",
+         "ratio": None, "target": "", "met": None, "note": ""},
+    ]
+    table = markdown_table(rows).splitlines()
+    assert len(table) == 4
+    assert "| app: peak | 2.05 GB | 2.7 GB (Cloud limit) | 1.32× | ≤ 2.2 GB | yes | a / b |" == table[2]
+    assert table[3].startswith("| app: torch | 534 MB | – | – |")
+
+
+def test_app_and_scaling_benches_are_part_of_the_one_command():
+    assert {"app", "scaling"} <= set(BENCHES)
