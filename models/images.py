@@ -178,6 +178,8 @@ def _high_bit_to_rgb(image: Image.Image) -> Image.Image:
     if image.mode == "F":
         low, high = float(values.min()), float(values.max())
     else:
+        # 16-bit data spans 0–65535; an integer image whose values all stay below 256 is 8-bit
+        # data in a wider container, and is kept as it is.
         low, high = 0.0, 65535.0 if values.max() > 255 else 255.0
     scaled = (values - low) / max(high - low, 1e-12) * 255.0
     grey = Image.fromarray(np.clip(np.round(scaled), 0, 255).astype(np.uint8), mode="L")

@@ -134,10 +134,10 @@ def strategies_figure(independent: FillResult, left_to_right: FillResult) -> go.
         )
     top = max(float(p.probs[0]) for r in (independent, left_to_right) for p in r.predictions)
     figure.update_layout(
-        title="p(top-1): independent vs left to right",
+        title="Top-1 at each mask",
         barmode="group",
         height=_height(2 * len(masks)) + 40,
-        # No axis title: the chart title names the axis, and a legend below would collide with it on a phone.
+        # No axis title (the legend below would collide with it on a phone): hover text names the probability.
         xaxis={"range": [0, top * 1.4], "tickformat": _probability_ticks(top)},
         yaxis={"autorange": "reversed", "type": "category"},
         legend={"orientation": "h", "yanchor": "top", "y": -0.2},

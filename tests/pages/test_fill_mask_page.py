@@ -57,7 +57,7 @@ def test_default_fills_both_masks_and_sets_independent_against_left_to_right(pag
     assert "[MASK]" in at.text_area(key=TEXT).value
     titles = chart_titles(at)
     assert "Mask 1 of 2: top 5" in titles and "Mask 2 of 2: top 5" in titles
-    assert "p(top-1): independent vs left to right" in titles
+    assert "Top-1 at each mask" in titles
     assert "independent vs left to right" in texts(at.markdown)
     assert "Left to right, each guess sees the words already chosen" in texts(at.info)
     assert len(at.get("download_button")) == len(titles)  # every chart has its CSV

@@ -15,14 +15,18 @@ from bench.bench_app import RssSampler, tree_rss
 from bench.bench_scaling import fit_cost, theory_quadratic_share
 from bench.run_all import BENCHES, markdown_table
 
+# A child that fills 300 MB (written, so the pages are resident), says so, holds it, frees it, then waits.
+HOLD = (
+    "import time\nblock = bytearray(b'\\x01') * 300_000_000\nprint('held', flush=True)\ntime.sleep({seconds})\n"
+    "del block\nprint('freed', flush=True)\ntime.sleep(30)\n"
+)
+
 
 def test_tree_rss_counts_a_child_process():
-    child = subprocess.Popen([sys.executable, "-c", "import time; block = bytearray(200_000_000); time.sleep(30)"])
+    child = subprocess.Popen([sys.executable, "-c", HOLD.format(seconds=30)], stdout=subprocess.PIPE, text=True)
     try:
         own = psutil.Process(os.getpid())
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and psutil.Process(child.pid).memory_info().rss < 150_000_000:
-            time.sleep(0.05)
+        assert child.stdout.readline().strip() == "held"
         rss, file_backed = tree_rss(own)
         assert rss >= own.memory_info().rss + psutil.Process(child.pid).memory_info().rss * 0.9
         assert 0 <= file_backed <= rss
@@ -39,13 +43,11 @@ def test_tree_rss_of_a_finished_process_child_is_skipped():
 
 
 def test_rss_sampler_keeps_the_peak_after_memory_is_freed():
-    child = subprocess.Popen(
-        [sys.executable, "-c", "import time\ntime.sleep(0.5)\nblock = bytearray(300_000_000)\ntime.sleep(1)\n"
-         "del block\ntime.sleep(30)"]
-    )
+    child = subprocess.Popen([sys.executable, "-c", HOLD.format(seconds=1)], stdout=subprocess.PIPE, text=True)
     try:
         with RssSampler(child.pid, interval_s=0.05) as sampler:
-            time.sleep(3)
+            assert child.stdout.readline().strip() == "held"
+            assert child.stdout.readline().strip() == "freed"
             now, _ = sampler.now()
         assert sampler.peak >= 300_000_000
         assert now < sampler.peak - 200_000_000

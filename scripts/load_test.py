@@ -1,0 +1,390 @@
+#!/usr/bin/env python
+"""A class at once: many students on one `streamlit run` server, each with their own input.
+
+1. Concurrent: N browser sessions (Playwright pages in one Chromium, each in its own browser context,
+   so each is its own Streamlit session) send their request together: half run a fill-mask, half a
+   generation, every one with a text of its own. Each must finish, show no error, and show exactly
+   the result the same model gives that student's input when run alone (computed in this process on
+   the same weights), and no other student's text. Latency: from the request (page opened, or
+   Generate pressed) to the result on screen; p50 and p95.
+2. Soak: R requests in a row through the pages (a fresh session each, as students opening a link),
+   after W warm-up requests; the server's resident memory (RSS) is read after the warm-up and at the
+   end. The growth must stay under 50 MB.
+
+How the server queues work: Streamlit runs each session's script in its own thread. A model is loaded
+once and shared; every forward pass holds that model's lock (models.loading.LoadedModel.lock), so
+concurrent requests on one model run one after another, a generation one token step at a time (the
+lock is released between steps, so generations interleave). tests/unit/test_concurrency.py proves
+every entry point takes the lock and that concurrent calls give the sequential results.
+
+Bounded: at most 64 sessions and 1000 soak requests, a deadline for the whole run, localhost only.
+Full-size GPT-2 and BERT architectures with random weights are built unless --model-dir names a
+folder of real ones (as written by scripts/prefetch_models.py --dir).
+
+    python scripts/load_test.py                      # 20 sessions, then 200 requests in a row
+    python scripts/load_test.py --sessions 6 --soak 0 --model-dir /tmp/tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from models.loading import MODEL_DIR_ENV, LoadedModel, choose_device, load_model  # noqa: E402
+
+MAX_SESSIONS = 64
+MAX_SOAK = 1000
+RSS_GROWTH_LIMIT_MB = 50.0
+MAX_NEW_TOKENS = 8
+MAIN = '[data-testid="stMain"]'
+TOPICS = (
+    "transfer learning", "self-attention", "fine-tuning", "in-context learning", "double descent",
+    "the bias-variance trade-off", "masked language modelling", "contrastive pre-training", "induction heads",
+    "zero-shot classification", "the softmax", "word embeddings",
+)
+Kind = Literal["fill-mask", "generation"]
+
+
+@dataclass(frozen=True)
+class Student:
+    """One student's request: a fill-mask or a generation on a text nobody else types."""
+
+    number: int
+    kind: Kind
+    text: str
+
+    @property
+    def marker(self) -> str:
+        return f"student {self.number:03d}"
+
+    def query(self, max_new_tokens: int) -> str:
+        if self.kind == "fill-mask":
+            return urlencode({"text": self.text})
+        # A free prompt: the task alone, no examples, greedy, a fixed length.
+        return urlencode({"task": self.text, "examples": "[]", "query": "", "answer": "", "shots": "zero",
+                          "max_new": max_new_tokens, "stop_nl": 0})
+
+
+@dataclass
+class Outcome:
+    student: Student
+    seconds: float | None  # request to result on screen; None if it never finished
+    shown: str  # the result as the page shows it (filled sentence, or prompt + generated text)
+    page_text: str  # everything in the page's main area
+    errors: list[str]
+
+
+def make_students(count: int) -> list[Student]:
+    students = []
+    for number in range(count):
+        topic = TOPICS[number % len(TOPICS)]
+        if number % 2 == 0:
+            students.append(Student(number, "fill-mask", f"Student {number:03d} thinks {topic} is a [MASK] idea."))
+        else:
+            students.append(Student(number, "generation", f"Student {number:03d} explains {topic}:"))
+    return students
+
+
+def expected_result(student: Student, bert: LoadedModel, gpt2: LoadedModel, max_new_tokens: int) -> str:
+    """What the page must show this student: the same pipeline the page runs, alone, in this process."""
+    from models import fill_mask, generation
+
+    if student.kind == "fill-mask":
+        fill_input = fill_mask.prepare_fill_input(
+            bert.tokenizer, fill_mask.normalize_masks(student.text, bert.tokenizer.mask_token).text,
+            max_tokens=bert.entry.context_length, max_masks=8,
+        )
+        return fill_mask.fill_masks(bert, fill_input, top_k=5).filled_text
+    prompt = generation.prepare_prompt(
+        gpt2.tokenizer, student.text, max_new_tokens=max_new_tokens, context_length=gpt2.entry.context_length
+    )
+    settings = generation.DecodingSettings(max_new_tokens=max_new_tokens, top_k=50)  # the page's defaults
+    return prompt.text + generation.generate(gpt2, prompt, settings).text
+
+
+# ---------------------------------------------------------------------------------------------
+# Driving the browser
+
+
+def _page_path(kind: Kind) -> str:
+    return "fill-mask" if kind == "fill-mask" else "generation"
+
+
+def _running(page) -> bool:
+    return page.locator('[data-testid="stStatusWidget"]').count() > 0
+
+
+def _done(page, kind: Kind) -> bool:
+    """The result is on screen and the script has finished (or an error is showing)."""
+    main = page.locator(MAIN)
+    if page.locator('[data-testid="stException"]').count() or main.locator('[data-testid="stAlertContentError"]').count():
+        return True
+    marker = "Filled with the most probable token" if kind == "fill-mask" else "tokens · stopped at"
+    return not _running(page) and main.get_by_text(marker).count() > 0
+
+
+def _shown_result(page, kind: Kind) -> str:
+    main = page.locator(MAIN)
+    if kind == "fill-mask":
+        return main.locator('[data-testid="stCode"]').first.inner_text()
+    main.get_by_text("Prompt + generated text, as plain text").click()
+    block = main.locator('[data-testid="stCode"]').last
+    block.wait_for()
+    return block.inner_text()
+
+
+def _errors(page) -> list[str]:
+    return page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').all_inner_texts()
+
+
+def _ready_for_generate(page, timeout_s: float) -> None:
+    page.locator(MAIN).get_by_role("button", name="Generate", exact=True).wait_for(timeout=timeout_s * 1000)
+    deadline = time.monotonic() + timeout_s
+    while _running(page) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+
+
+def _press_generate(page) -> None:
+    page.locator(MAIN).get_by_role("button", name="Generate", exact=True).click()
+
+
+def run_concurrent(browser, server_url: str, students: list[Student], *, max_new_tokens: int = MAX_NEW_TOKENS,
+                   timeout_s: float = 300) -> list[Outcome]:
+    """Every student's request sent together; returns each outcome (latency measured per session)."""
+    contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in students]
+    pages = [context.new_page() for context in contexts]
+    try:
+        # Generation pages load first (not timed): their request is the Generate button.
+        for student, page in zip(students, pages):
+            if student.kind == "generation":
+                page.goto(f"{server_url}/generation?{student.query(max_new_tokens)}", wait_until="commit")
+        for student, page in zip(students, pages):
+            if student.kind == "generation":
+                _ready_for_generate(page, timeout_s)
+        started: dict[int, float] = {}
+        for student, page in zip(students, pages):  # now every request goes out at once
+            started[student.number] = time.monotonic()
+            if student.kind == "generation":
+                _press_generate(page)
+            else:
+                page.goto(f"{server_url}/fill-mask?{student.query(max_new_tokens)}", wait_until="commit")
+        finished: dict[int, float] = {}
+        deadline = time.monotonic() + timeout_s
+        pages[0].wait_for_timeout(300)  # let the reruns begin before polling for their end
+        while len(finished) < len(students) and time.monotonic() < deadline:
+            for student, page in zip(students, pages):
+                if student.number not in finished and _done(page, student.kind):
+                    finished[student.number] = time.monotonic()
+            pages[0].wait_for_timeout(50)
+        outcomes = []
+        for student, page in zip(students, pages):
+            done = student.number in finished
+            errors = _errors(page) if done else [f"no result within {timeout_s:.0f} s"]
+            outcomes.append(Outcome(
+                student=student,
+                seconds=finished[student.number] - started[student.number] if done else None,
+                shown=_shown_result(page, student.kind) if done and not errors else "",
+                page_text=page.locator(MAIN).inner_text() if done else "",
+                errors=errors,
+            ))
+        return outcomes
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def problems(outcomes: list[Outcome], expected: dict[int, str]) -> list[str]:
+    """Everything wrong: an error, a missing or wrong result, another student's text on a page."""
+    found = []
+    markers = {outcome.student.number: outcome.student.marker for outcome in outcomes}
+    for outcome in outcomes:
+        who = f"{outcome.student.kind} {outcome.student.marker}"
+        if outcome.errors:
+            found.append(f"{who}: {outcome.errors}")
+            continue
+        # Compared word by word: a code block drops trailing blanks, and random weights write odd spacing.
+        if outcome.shown.split() != expected[outcome.student.number].split():
+            found.append(f"{who}: shows {outcome.shown!r}, alone it gives {expected[outcome.student.number]!r}")
+        page = outcome.page_text.lower()
+        if outcome.student.marker not in page:
+            found.append(f"{who}: its own text is not on its page")
+        others = [marker for number, marker in markers.items() if number != outcome.student.number and marker in page]
+        if others:
+            found.append(f"{who}: shows other students' text: {others}")
+    return found
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (share in 0..1) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Soak
+
+
+def soak(browser, server, students: list[Student], *, warmup: int, requests: int,
+         max_new_tokens: int = MAX_NEW_TOKENS, timeout_s: float = 300) -> dict:
+    """`warmup` + `requests` requests in a row, one fresh session each; the server's RSS around them."""
+    import psutil
+
+    from tests.e2e.conftest import wait_for_app
+
+    server_process = psutil.Process(server.process.pid)
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    latencies: list[float] = []
+    failures: list[str] = []
+    rss_after_warmup = 0
+    try:
+        for index in range(warmup + requests):
+            if index == warmup:
+                rss_after_warmup = server_process.memory_info().rss
+            student = students[index % len(students)]
+            started = time.monotonic()
+            page.goto(f"{server.url}/{_page_path(student.kind)}?{student.query(max_new_tokens)}")
+            if student.kind == "generation":
+                _ready_for_generate(page, timeout_s)
+                started = time.monotonic()
+                _press_generate(page)
+                page.wait_for_timeout(100)
+            deadline = time.monotonic() + timeout_s
+            while not _done(page, student.kind) and time.monotonic() < deadline:
+                page.wait_for_timeout(50)
+            errors = _errors(page) if _done(page, student.kind) else ["no result"]
+            if errors:
+                failures.append(f"request {index} ({student.kind}): {errors}")
+            elif index >= warmup:
+                latencies.append(time.monotonic() - started)
+        wait_for_app(page)
+        rss_end = server_process.memory_info().rss
+    finally:
+        context.close()
+    growth_mb = (rss_end - rss_after_warmup) / 2**20
+    return {
+        "requests": requests,
+        "warmup": warmup,
+        "failures": failures,
+        "rss_after_warmup_mb": rss_after_warmup / 2**20,
+        "rss_end_mb": rss_end / 2**20,
+        "growth_mb": growth_mb,
+        "p50_s": statistics.median(latencies) if latencies else None,
+        "p95_s": percentile(latencies, 0.95) if latencies else None,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The script
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=20, help=f"concurrent sessions (at most {MAX_SESSIONS})")
+    parser.add_argument("--soak", type=int, default=200, help=f"requests in a row after the warm-up (at most {MAX_SOAK})")
+    parser.add_argument("--warmup", type=int, default=20, help="soak requests before the memory baseline")
+    parser.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS, help="tokens each generation writes")
+    parser.add_argument("--model-dir", type=Path, help="folder with gpt2/ and bert-base-uncased/ (default: build "
+                        "full-size random-weight copies in a temporary folder)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds any one phase may take")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    if not 1 <= args.sessions <= MAX_SESSIONS or not 0 <= args.soak <= MAX_SOAK or args.warmup < 0:
+        parser.error(f"--sessions must be 1..{MAX_SESSIONS}, --soak 0..{MAX_SOAK}, --warmup at least 0")
+    return args
+
+
+def full_size_models(root: Path) -> Path:
+    from tests.model_factory import build_model_dir
+
+    print("Building full-size GPT-2 and BERT base with random weights…", flush=True)
+    return build_model_dir(root, size="full", keys=("gpt2", "bert-base-uncased"))
+
+
+def report(outcomes: list[Outcome], found: list[str], soaked: dict | None) -> str:
+    lines = ["| phase | requests | ok | p50 (s) | p95 (s) | max (s) | note |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for kind in ("fill-mask", "generation", None):
+        chosen = [o for o in outcomes if kind is None or o.student.kind == kind]
+        times = [o.seconds for o in chosen if o.seconds is not None and not o.errors]
+        if not chosen:
+            continue
+        label = f"concurrent: {kind}" if kind else "concurrent: all"
+        stats = (f"{statistics.median(times):.2f} | {percentile(times, 0.95):.2f} | {max(times):.2f}"
+                 if times else "– | – | –")
+        wrong = sum(1 for o in chosen if any(o.student.marker in p for p in found))
+        lines.append(f"| {label} | {len(chosen)} | {len(chosen) - wrong} | {stats} | all sent at once |")
+    if soaked:
+        ok = soaked["requests"] + soaked["warmup"] - len(soaked["failures"])
+        stats = (f"{soaked['p50_s']:.2f} | {soaked['p95_s']:.2f} | –" if soaked["p50_s"] is not None else "– | – | –")
+        lines.append(
+            f"| soak (one after another) | {soaked['requests']} (+{soaked['warmup']} warm-up) | {ok} | {stats} | "
+            f"server RSS {soaked['rss_after_warmup_mb']:.0f} → {soaked['rss_end_mb']:.0f} MB: "
+            f"{soaked['growth_mb']:+.1f} MB (limit {RSS_GROWTH_LIMIT_MB:.0f}) |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer
+
+    with tempfile.TemporaryDirectory(prefix="lecture-lab-load-") as scratch:
+        model_dir = args.model_dir or full_size_models(Path(scratch) / "models")
+        os.environ[MODEL_DIR_ENV] = str(model_dir)
+        cpu = choose_device("cpu")
+        bert, gpt2 = load_model("bert-base-uncased", cpu), load_model("gpt2", cpu)
+        students = make_students(args.sessions)
+        expected = {s.number: expected_result(s, bert, gpt2, args.max_new_tokens) for s in students}
+        del bert, gpt2  # the server loads its own copy
+        server = StreamlitServer(Path(model_dir), Path(scratch) / "streamlit.log")
+        try:
+            server.wait_healthy()
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                warm = browser.new_context().new_page()  # the first visit loads both models (not timed)
+                for student in students[:2]:
+                    warm.goto(f"{server.url}/{_page_path(student.kind)}")
+                    warm.locator(MAIN).get_by_text("Download data (CSV)").first.wait_for(timeout=args.timeout * 1000)
+                warm.context.close()
+                print(f"{len(students)} sessions at once…", flush=True)
+                outcomes = run_concurrent(browser, server.url, students, max_new_tokens=args.max_new_tokens,
+                                          timeout_s=args.timeout)
+                found = problems(outcomes, expected)
+                soaked = None
+                if args.soak:
+                    print(f"Soak: {args.warmup} warm-up + {args.soak} requests in a row…", flush=True)
+                    soaked = soak(browser, server, students, warmup=args.warmup, requests=args.soak,
+                                  max_new_tokens=args.max_new_tokens, timeout_s=args.timeout)
+                browser.close()
+        finally:
+            server.stop()
+    print(report(outcomes, found, soaked))
+    for problem in found + (soaked["failures"] if soaked else []):
+        print("PROBLEM:", problem)
+    if args.json:
+        args.json.write_text(json.dumps({
+            "sessions": [dict(asdict(o.student), seconds=o.seconds, errors=o.errors) for o in outcomes],
+            "problems": found,
+            "soak": soaked,
+        }, indent=2))
+    too_much = soaked is not None and soaked["growth_mb"] >= RSS_GROWTH_LIMIT_MB
+    return 1 if found or too_much or (soaked and soaked["failures"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
