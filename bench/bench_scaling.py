@@ -30,12 +30,13 @@ import numpy as np
 import torch
 
 from models.loading import MODEL_DIR_ENV, LoadedModel, choose_device, load_model
+from bench.bench_app import FULL_MODELS_ENV
 from tests.model_factory import build_model_dir
 
 ATTENTION_LENGTHS = (32, 64, 128, 256, 384, 512)
-GENERATION_LENGTHS = (32, 64, 128, 256, 512, 768, 1024)
+GENERATION_LENGTHS = (32, 128, 256, 512, 768, 1024)
 RUNS = 3
-DECODE_STEPS = 8  # per-token time is the mean over this many steps, so one step's jitter averages out
+DECODE_STEPS = 4  # per-token time is the mean over this many steps, so one step's jitter averages out
 PLOT_PATH = Path(__file__).resolve().parent / "scaling.png"
 
 
@@ -119,8 +120,11 @@ def decode_seconds(loaded: LoadedModel, length: int) -> float:
 
 
 def load_full(key: str) -> LoadedModel:
-    with tempfile.TemporaryDirectory(prefix="bench-scaling-") as folder:
-        build_model_dir(Path(folder), size="full", keys=(key,))
+    given = os.environ.get(FULL_MODELS_ENV, "").strip()
+    with tempfile.TemporaryDirectory(prefix="bench-scaling-") as scratch:
+        folder = given if given and (Path(given) / key).is_dir() else scratch
+        if folder == scratch:
+            build_model_dir(Path(folder), size="full", keys=(key,))
         previous = os.environ.get(MODEL_DIR_ENV)
         os.environ[MODEL_DIR_ENV] = folder
         try:

@@ -72,7 +72,7 @@ class Case:
     """One hostile input and what the page must show.
 
     `query`: the link's parameters; `widgets`: (kind, key, value) set after the first run; `click`: a
-    button key pressed last. `shows`: (where, fragment) pairs, where is an element list of AppTest
+    button key pressed last (each widget value is followed by a run, as in a browser). `shows`: (where, fragment) pairs, where is an element list of AppTest
     ("warning", "info", "error", "caption", "code", "text", "markdown", "title") or "chart" (fragment: how many
     charts at least, as text). `never`: fragments that must not appear in any markdown (raw HTML).
     """
@@ -185,6 +185,10 @@ CASES = [
     Case("clip-upload-wide-decompression-bomb", CLIP, (("warning", "decompression bomb"),),
          query={"source": "upload"},
          widgets=(("file_uploader", "clip__upload", ("wide.png", png_claiming(1_000_000, 100), "image/png")),)),
+    Case("clip-probe-uploads-with-a-bomb-and-a-fake", CLIP, (("warning", "decompression bomb"), ("warning", "not an image")),
+         widgets=(("radio", "clip__probe_data", "uploads"), ("file_uploader", "clip__probe_uploads", [
+             ("cat_1.png", png_claiming(20_000, 20_000), "image/png"), ("cat_2.png", PDF, "image/png"),
+             ("dog_1.png", png(), "image/png"), ("dog_2.png", png(40, 40), "image/png")]))),
     # -- double descent: numbers from the link -----------------------------------------------------------
     Case("double-descent-empty-and-fractional-counts", DOUBLE_DESCENT, (("caption", "bv_n=3.5"), chart(2)),
          query={"bv_n": "3.5", "bv_sets": "", "bv_curves": "0x10"}),
@@ -206,7 +210,6 @@ def run_case(case: Case) -> AppTest:
     at.run()
     for kind, key, value in case.widgets:
         getattr(at, kind)(key=key).set_value(value)
-    if case.widgets:
         at.run()
     if case.click and not at.exception:
         at.button(key=case.click).click().run()
@@ -241,3 +244,23 @@ def test_the_table_covers_every_page_with_at_least_40_cases():
     assert len(CASES) >= 40
     assert {case.page for case in CASES} == {ATTENTION, GENERATION, CLIP, FILL_MASK, DOUBLE_DESCENT, APP}
     assert len({case.id for case in CASES}) == len(CASES)
+
+
+# -- the upload cap: in the server's config and in the page's uploaders ------------------------------
+
+
+def test_the_server_refuses_uploads_over_the_cap():
+    import tomllib
+
+    config = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["server"]["maxUploadSize"] == MAX_UPLOAD_MB
+
+
+def test_every_clip_uploader_has_the_cap_and_accepts_images_only(with_tiny_models, fresh_app_state):
+    at = run_case(Case("uploaders", CLIP, (), query={"source": "upload"}))
+    at.radio(key="clip__probe_data").set_value("uploads").run()  # the linear probe's labelled photos
+    uploaders = at.get("file_uploader")
+    assert len(uploaders) == 2
+    for uploader in uploaders:
+        assert uploader.proto.max_upload_size_mb == MAX_UPLOAD_MB
+        assert set(uploader.proto.type) == {".jpg", ".jpeg", ".png", ".webp", ".gif"}

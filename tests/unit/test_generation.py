@@ -93,7 +93,7 @@ def test_answer_continuation_brings_the_separator_space():
 def test_examples_json_round_trip_and_rejects_malformed():
     examples = (Example("<b>é</b>", "猫"), Example("a,b", "c\"d"))
     assert gen.examples_from_json(gen.examples_to_json(examples)) == examples
-    for raw in ("not json", "{}", '[["only one"]]', "[[1, 2]]"):
+    for raw in ("not json", "{}", '[["only one"]]', "[[1, 2]]", "[" * 100_000):
         with pytest.raises(ValueError):
             gen.examples_from_json(raw)
 
