@@ -1,4 +1,9 @@
-"""Lecture Lab: the router. Page config, the shared sidebar and navigation; nothing else."""
+"""Lecture Lab: the router. Page config, the shared sidebar and navigation; nothing else.
+
+The demo scripts live in demos/, not pages/: with a pages/ folder beside the entry file,
+Streamlit 1.67 serves a fresh server's first visitor in its legacy multipage mode (the page
+script alone, no sidebar, a "Page not found" dialog) until someone opens the home page.
+"""
 
 import streamlit as st
 
@@ -8,7 +13,7 @@ from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="Lecture Lab", page_icon="🎓", layout="wide")
 
-home = st.Page("pages/home.py", title="Home", icon="🎓", default=True)
+home = st.Page("demos/home.py", title="Home", icon="🎓", default=True)
 demos = [st.Page(demo.script, title=demo.title, icon=demo.icon, url_path=demo.url_path) for demo in DEMOS]
 page = st.navigation({"Lecture Lab": [home], "Demos": demos})
 

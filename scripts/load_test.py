@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -230,7 +231,7 @@ def problems(outcomes: list[Outcome], expected: dict[int, str]) -> list[str]:
 def percentile(values: list[float], share: float) -> float:
     """Nearest-rank percentile (share in 0..1) of a non-empty list."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ class Demo:
 
 DEMOS: tuple[Demo, ...] = (
     Demo(
-        "pages/attention.py",
+        "demos/attention.py",
         "Attention",
         "🔍",
         "attention",
@@ -27,7 +27,7 @@ DEMOS: tuple[Demo, ...] = (
         ("bert-base-uncased", "gpt2"),
     ),
     Demo(
-        "pages/generation.py",
+        "demos/generation.py",
         "Generation",
         "✍️",
         "generation",
@@ -36,7 +36,7 @@ DEMOS: tuple[Demo, ...] = (
         ("gpt2",),
     ),
     Demo(
-        "pages/clip_zero_shot.py",
+        "demos/clip_zero_shot.py",
         "CLIP zero-shot",
         "🖼️",
         "clip",
@@ -45,7 +45,7 @@ DEMOS: tuple[Demo, ...] = (
         ("clip-vit-b-32-openai",),
     ),
     Demo(
-        "pages/fill_mask.py",
+        "demos/fill_mask.py",
         "Fill-mask",
         "🎭",
         "fill-mask",
@@ -54,7 +54,7 @@ DEMOS: tuple[Demo, ...] = (
         ("bert-base-uncased",),
     ),
     Demo(
-        "pages/double_descent.py",
+        "demos/double_descent.py",
         "Bias–variance & double descent",
         "📉",
         "double-descent",

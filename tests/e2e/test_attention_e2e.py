@@ -14,18 +14,6 @@ PATH = "attention"
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script><b>bold?</b>'
 
 
-@pytest.fixture(scope="module", autouse=True)
-def app_shell_ready(browser, app_server):
-    """Open the home page once first. On a fresh server whose first request is /attention, Streamlit runs
-    pages/attention.py by itself through its legacy pages/ discovery, without app.py's sidebar (reported
-    to the lead); after app.py has run once, every page goes through st.navigation."""
-    context = browser.new_context()
-    page = context.new_page()
-    open_page(page, app_server)
-    page.locator('[data-testid="stSidebar"]').get_by_text("Lecture mode").wait_for(timeout=60_000)
-    context.close()
-
-
 def tall_screenshot(page, name: str, height: int = 2600) -> None:
     """Streamlit scrolls inside its own container, so a full-page shot needs a tall window."""
     page.set_viewport_size({"width": 1400, "height": height})

@@ -38,8 +38,24 @@ def test_sidebar_shows_device_and_lecture_mode(page, app_server):
     assert "CPU" in sidebar.inner_text()
     toggle = sidebar.get_by_text("Lecture mode")
     toggle.click()
-    page.wait_for_timeout(500)
-    # Lecture mode enlarges the type of the whole app.
-    size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.stApp')).fontSize)")
-    assert size >= 20
+    # Lecture mode enlarges the type of the whole app (the rerun takes a moment on a busy machine).
+    font_size = "parseFloat(getComputedStyle(document.querySelector('.stApp')).fontSize)"
+    page.wait_for_function(f"{font_size} >= 20", timeout=30_000)
+    assert page.evaluate(font_size) >= 20
     screenshot(page, "home-lecture-mode")
+
+
+def test_a_fresh_servers_first_visitor_gets_the_full_app_on_a_deep_link(page, tiny_model_dir, tmp_path):
+    """A lecturer's shared link is often the first request after the app wakes up."""
+    from tests.e2e.conftest import StreamlitServer
+
+    server = StreamlitServer(tiny_model_dir, tmp_path / "fresh.log")
+    try:
+        server.wait_healthy()
+        open_page(page, server, "attention")
+        assert page.locator('[role="dialog"]').count() == 0, page.locator('[role="dialog"]').all_inner_texts()
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        assert "Lecture mode" in sidebar.inner_text() and "Device:" in sidebar.inner_text()
+        assert exception_texts(page) == []
+    finally:
+        server.stop()

@@ -71,7 +71,7 @@ def test_every_page_runs_through_the_router(demo, with_tiny_models, fresh_app_st
 
 def test_the_sidebar_reports_a_loaded_model(with_tiny_models, fresh_app_state):
     at = _app().run()
-    at.switch_page("pages/fill_mask.py").run()
-    at.switch_page("pages/home.py").run()
+    at.switch_page("demos/fill_mask.py").run()
+    at.switch_page("demos/home.py").run()
     statuses = at.dataframe[0].value.set_index("Model")["Status"]
     assert statuses["BERT base, uncased (110M)"].startswith("loaded in")

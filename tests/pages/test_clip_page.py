@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from models.limits import MAX_LABELS
 
-PAGE = "../../pages/clip_zero_shot.py"
+PAGE = "../../demos/clip_zero_shot.py"
 HOSTILE = [
     "<img src=x onerror=alert(1)>",
     "<script>window.__xss=1</script>",

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from models import double_descent as dd
 
-PAGE = "../../pages/double_descent.py"
+PAGE = "../../demos/double_descent.py"
 
 
 def run_page(query: dict[str, str] | None = None, lecture: bool = False) -> AppTest:

@@ -69,9 +69,9 @@ def test_hanging_hub_explains_itself_and_other_pages_keep_working(
     at = routed("generation.py")
     assert_unavailable(at, "did not answer within 1 s", PREFETCH_COMMAND)
     assert hanging_hub.accepted, "the page never asked the hub"
-    at.switch_page("pages/double_descent.py").run()
+    at.switch_page("demos/double_descent.py").run()
     assert_works(at)
-    at.switch_page("pages/home.py").run()
+    at.switch_page("demos/home.py").run()
     assert not at.exception
     statuses = at.dataframe[0].value.set_index("Model")["Status"]
     assert statuses["GPT-2 (124M)"].startswith("unavailable")
@@ -105,9 +105,9 @@ def test_missing_file_in_the_local_folder_then_retry_once_it_is_back(tiny_model_
     monkeypatch.setenv(MODEL_DIR_ENV, str(root))
     at = routed("generation.py")
     assert_unavailable(at, "local model folder is incomplete", "no tokenizer files")
-    at.switch_page("pages/fill_mask.py").run()  # BERT is complete: its page works meanwhile
+    at.switch_page("demos/fill_mask.py").run()  # BERT is complete: its page works meanwhile
     assert_works(at)
-    at.switch_page("pages/generation.py").run()
+    at.switch_page("demos/generation.py").run()
     assert_unavailable(at)
     shutil.copy(tiny_model_dir / "gpt2" / "tokenizer.json", root / "gpt2" / "tokenizer.json")
     assert_works(retry(at))

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from models.limits import MAX_MASKS
 
-PAGE = "../../pages/fill_mask.py"
+PAGE = "../../demos/fill_mask.py"
 TEXT = "fm__text"
 HOSTILE = [
     "<img src=x onerror=alert(1)> [MASK]",

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from models import generation as gen
 
-PAGE = "../../pages/generation.py"
+PAGE = "../../demos/generation.py"
 COURSE_PROMPT = (
     "Translate English to French:\nsea otter => loutre de mer\npeppermint => menthe poivrée\n"
     "plush girafe => girafe peluche\ncheese =>"

@@ -29,8 +29,8 @@ from models.limits import MAX_FEW_SHOT_EXAMPLES, MAX_LABELS, MAX_MASKS, MAX_TEXT
 from tests.conftest import REPO_ROOT
 
 ATTENTION, GENERATION, CLIP, FILL_MASK, DOUBLE_DESCENT, APP = (
-    "pages/attention.py", "pages/generation.py", "pages/clip_zero_shot.py", "pages/fill_mask.py",
-    "pages/double_descent.py", "app.py",
+    "demos/attention.py", "demos/generation.py", "demos/clip_zero_shot.py", "demos/fill_mask.py",
+    "demos/double_descent.py", "app.py",
 )
 
 # Characters that break naive text handling.
@@ -71,10 +71,11 @@ PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>
 class Case:
     """One hostile input and what the page must show.
 
-    `query`: the link's parameters; `widgets`: (kind, key, value) set after the first run; `click`: a
-    button key pressed last (each widget value is followed by a run, as in a browser). `shows`: (where, fragment) pairs, where is an element list of AppTest
-    ("warning", "info", "error", "caption", "code", "text", "markdown", "title") or "chart" (fragment: how many
-    charts at least, as text). `never`: fragments that must not appear in any markdown (raw HTML).
+    `query`: the link's parameters; `widgets`: (kind, key, value) set one after another after the first
+    run, each followed by a run, as in a browser; `click`: a button key pressed last. `shows`: (where,
+    fragment) pairs, where is an element list of AppTest ("warning", "info", "error", "caption", "code",
+    "text", "markdown", "title") or "chart" (fragment: how many charts at least, as text). `never`:
+    fragments that must not appear in any markdown (raw HTML).
     """
 
     id: str

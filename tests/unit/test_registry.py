@@ -82,7 +82,7 @@ def test_importing_every_models_module_loads_no_streamlit():
     assert result.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("path", _python_files("pages"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", _python_files("demos"), ids=lambda p: p.name)
 def test_pages_hold_no_torch_code(path):
     source = path.read_text()
     assert "import torch" not in source and "torch." not in source
