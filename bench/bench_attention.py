@@ -26,7 +26,6 @@ import os
 import pickle
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -36,8 +35,9 @@ import torch
 from plotly.subplots import make_subplots
 
 from models.attention import AttentionResult, attention_for_text, attention_view, model_view_grid, prepare_text, run_attention
-from models.loading import MODEL_DIR_ENV, LoadedModel, choose_device, load_model
-from tests.model_factory import build_model_dir
+from models.loading import LoadedModel
+from bench import common
+from tests.model_factory import build_model_dir, load_from_folder
 from ui import attention_charts as charts
 
 MODEL_KEY = "bert-base-uncased"
@@ -46,14 +46,9 @@ RUNS = 5
 CHROMIUM = os.environ.get("LECTURE_LAB_CHROMIUM", "/usr/bin/chromium")
 
 
+
 def median_seconds(work: Callable[[], object], runs: int = RUNS) -> float:
-    work()  # warm-up
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return common.median_seconds(work, runs)
 
 
 def text_of_length(loaded: LoadedModel, tokens: int) -> str:
@@ -213,15 +208,7 @@ def run() -> list[dict]:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory(prefix="bench-attention-") as folder:
         build_model_dir(Path(folder), size="full", keys=(MODEL_KEY,))
-        previous = os.environ.get(MODEL_DIR_ENV)
-        os.environ[MODEL_DIR_ENV] = folder
-        try:
-            loaded = load_model(MODEL_KEY, choose_device("cpu"))
-        finally:
-            if previous is None:
-                os.environ.pop(MODEL_DIR_ENV, None)
-            else:
-                os.environ[MODEL_DIR_ENV] = previous
+        loaded = load_from_folder(folder, MODEL_KEY)
         return page_rows(loaded) + scaling_rows(loaded)
 
 

@@ -21,10 +21,7 @@ Medians over several runs after a warm-up. "ratio" is reference / ours: above 1 
 from __future__ import annotations
 
 import io
-import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -36,8 +33,9 @@ from PIL import Image
 from models import zero_shot as zs
 from models.images import gallery, load_gallery_photo, load_image
 from models.limits import MAX_IMAGE_SIDE
-from models.loading import MODEL_DIR_ENV, LoadedModel, choose_device, load_model
-from tests.model_factory import build_model_dir
+from models.loading import LoadedModel
+from bench import common
+from tests.model_factory import build_model_dir, load_from_folder
 
 MODEL_KEY = "clip-vit-b-32-openai"
 LABELS = ("cat", "dog", "astronaut", "rocket", "cup of coffee", "naval officer", "photographer", "coins",
@@ -45,14 +43,9 @@ LABELS = ("cat", "dog", "astronaut", "rocket", "cup of coffee", "naval officer",
 RUNS = 7
 
 
+
 def median_seconds(work: Callable[[], object], runs: int = RUNS) -> float:
-    work()  # warm-up
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return common.median_seconds(work, runs)
 
 
 def reference_zero_shot(loaded: LoadedModel, image: Image.Image, prompts: list[str]) -> np.ndarray:
@@ -98,15 +91,7 @@ def row(benchmark, unit, ours, reference, reference_name, target, met, note) -> 
 
 def run() -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="bench-clip-") as folder:
-        previous = os.environ.get(MODEL_DIR_ENV)
-        os.environ[MODEL_DIR_ENV] = str(build_model_dir(Path(folder), size="full", keys=(MODEL_KEY,)))
-        try:
-            loaded = load_model(MODEL_KEY, choose_device("cpu"))
-        finally:
-            if previous is None:
-                os.environ.pop(MODEL_DIR_ENV, None)
-            else:
-                os.environ[MODEL_DIR_ENV] = previous
+        loaded = load_from_folder(str(build_model_dir(Path(folder), size="full", keys=(MODEL_KEY,))), MODEL_KEY)
     threads = torch.get_num_threads()
     photo = load_gallery_photo(gallery()[0]).image
     template = zs.DEFAULT_TEMPLATE

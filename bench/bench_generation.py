@@ -25,7 +25,6 @@ the bound, reference / ours for times.
 
 from __future__ import annotations
 
-import os
 import statistics
 import tempfile
 import time
@@ -37,8 +36,9 @@ import torch
 from transformers import pipeline
 
 from models import generation as gen
-from models.loading import MODEL_DIR_ENV, LoadedModel, choose_device, load_model
-from tests.model_factory import build_model_dir
+from models.loading import LoadedModel
+from bench import common
+from tests.model_factory import build_model_dir, load_from_folder
 
 MODEL_KEY = "gpt2"
 NEW_TOKENS = 64
@@ -49,14 +49,9 @@ BANDWIDTH_BYTES = 1 << 30
 SAMPLING = {"temperature": 0.8, "top_k": 50, "top_p": 0.9, "repetition_penalty": 1.2}
 
 
+
 def median_seconds(work: Callable[[], object], runs: int = RUNS) -> float:
-    work()  # warm-up
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return common.median_seconds(work, runs)
 
 
 def interleaved_medians(works: dict[str, Callable[[], object]], runs: int = RUNS) -> dict[str, float]:
@@ -233,15 +228,7 @@ def experiment_rows(loaded: LoadedModel) -> list[dict]:
 def run() -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="bench-generation-") as folder:
         build_model_dir(Path(folder), size="full", keys=(MODEL_KEY,))
-        previous = os.environ.get(MODEL_DIR_ENV)
-        os.environ[MODEL_DIR_ENV] = folder
-        try:
-            loaded = load_model(MODEL_KEY, choose_device("cpu"))
-        finally:
-            if previous is None:
-                os.environ.pop(MODEL_DIR_ENV, None)
-            else:
-                os.environ[MODEL_DIR_ENV] = previous
+        loaded = load_from_folder(folder, MODEL_KEY)
     bandwidth = memory_read_bandwidth()
     text = few_shot_prompt(loaded)
     rows = decoding_rows(loaded, text, bandwidth) + experiment_rows(loaded)

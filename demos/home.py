@@ -43,7 +43,8 @@ st.dataframe(
     width="stretch",
     column_config={
         "Model": st.column_config.TextColumn(width="medium"),
-        "Used for": st.column_config.TextColumn(width="large"),
+        "Used for": st.column_config.TextColumn(width="medium"),
+        "Status": st.column_config.TextColumn(width="medium"),
         "Size (MB)": st.column_config.NumberColumn(width="small"),
         "Licence": st.column_config.TextColumn(width="small"),
     },

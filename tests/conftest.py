@@ -22,7 +22,7 @@ os.environ.pop("LECTURE_LAB_MODEL_DIR", None)
 os.environ.setdefault("LECTURE_LAB_DEVICE", "cpu")
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
-from models.loading import MODEL_DIR_ENV, DeviceChoice, LoadedModel, choose_device, load_model  # noqa: E402
+from models.loading import MODEL_DIR_ENV, DeviceChoice, LoadedModel, choose_device  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,15 +58,9 @@ def cpu() -> DeviceChoice:
 
 
 def _load(tiny_model_dir: Path, key: str, cpu: DeviceChoice) -> LoadedModel:
-    previous = os.environ.get(MODEL_DIR_ENV)
-    os.environ[MODEL_DIR_ENV] = str(tiny_model_dir)
-    try:
-        return load_model(key, cpu)
-    finally:
-        if previous is None:
-            os.environ.pop(MODEL_DIR_ENV, None)
-        else:
-            os.environ[MODEL_DIR_ENV] = previous
+    from tests.model_factory import load_from_folder
+
+    return load_from_folder(tiny_model_dir, key, cpu)
 
 
 @pytest.fixture(scope="session")

@@ -134,3 +134,20 @@ def build_model_dir(root: Path, size: Size = "tiny", keys: tuple[str, ...] | Non
         if keys is None or entry.key in keys:
             save_entry(entry, root / entry.key, size)
     return root
+
+
+def load_from_folder(folder: Path | str, key: str, device=None):
+    """Load registry model `key` from `folder` through the app's real loader (local-folder override)."""
+    import os
+
+    from models.loading import MODEL_DIR_ENV, choose_device, load_model
+
+    previous = os.environ.get(MODEL_DIR_ENV)
+    os.environ[MODEL_DIR_ENV] = str(folder)
+    try:
+        return load_model(key, device or choose_device("cpu"))
+    finally:
+        if previous is None:
+            os.environ.pop(MODEL_DIR_ENV, None)
+        else:
+            os.environ[MODEL_DIR_ENV] = previous

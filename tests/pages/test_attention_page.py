@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO_ROOT
 
-PAGE = str(REPO_ROOT / "pages" / "attention.py")
+PAGE = str(REPO_ROOT / "demos" / "attention.py")
 HOSTILE = [
     '<img src=x onerror="window.__xss=1">',
     "<script>window.__xss=1</script> [click](javascript:alert(1)) **bold**",

@@ -21,7 +21,7 @@ TIMEOUT = 120
 
 
 def page(script: str) -> AppTest:
-    return AppTest.from_file(str(REPO_ROOT / "pages" / script), default_timeout=TIMEOUT)
+    return AppTest.from_file(str(REPO_ROOT / "demos" / script), default_timeout=TIMEOUT)
 
 
 def routed(script: str) -> AppTest:
