@@ -238,10 +238,27 @@ def percentile(values: list[float], share: float) -> float:
 # Soak
 
 
+def _one_request(page, server_url: str, student: Student, max_new_tokens: int, timeout_s: float) -> tuple[float, list[str]]:
+    """One student's request in a fresh session: (seconds from request to result, errors shown)."""
+    started = time.monotonic()
+    page.goto(f"{server_url}/{_page_path(student.kind)}?{student.query(max_new_tokens)}")
+    if student.kind == "generation":
+        _ready_for_generate(page, timeout_s)
+        started = time.monotonic()
+        _press_generate(page)
+        page.wait_for_timeout(100)
+    deadline = time.monotonic() + timeout_s
+    while not _done(page, student.kind) and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    seconds = time.monotonic() - started
+    return seconds, _errors(page) if _done(page, student.kind) else [f"no result within {timeout_s:.0f} s"]
+
+
 def soak(browser, server, students: list[Student], *, warmup: int, requests: int,
          max_new_tokens: int = MAX_NEW_TOKENS, timeout_s: float = 300) -> dict:
     """`warmup` + `requests` requests in a row, one fresh session each; the server's RSS around them."""
     import psutil
+    from playwright.sync_api import Error as PlaywrightError
 
     from tests.e2e.conftest import wait_for_app
 
@@ -250,27 +267,22 @@ def soak(browser, server, students: list[Student], *, warmup: int, requests: int
     page = context.new_page()
     latencies: list[float] = []
     failures: list[str] = []
-    rss_after_warmup = 0
+    rss_after_warmup = rss_peak = 0
     try:
         for index in range(warmup + requests):
             if index == warmup:
                 rss_after_warmup = server_process.memory_info().rss
             student = students[index % len(students)]
-            started = time.monotonic()
-            page.goto(f"{server.url}/{_page_path(student.kind)}?{student.query(max_new_tokens)}")
-            if student.kind == "generation":
-                _ready_for_generate(page, timeout_s)
-                started = time.monotonic()
-                _press_generate(page)
-                page.wait_for_timeout(100)
-            deadline = time.monotonic() + timeout_s
-            while not _done(page, student.kind) and time.monotonic() < deadline:
-                page.wait_for_timeout(50)
-            errors = _errors(page) if _done(page, student.kind) else ["no result"]
+            try:
+                seconds, errors = _one_request(page, server.url, student, max_new_tokens, timeout_s)
+            except PlaywrightError as error:  # a page that never got ready: a failure, not the end of the run
+                seconds, errors = None, [f"{type(error).__name__}: {str(error).splitlines()[0]}"]
             if errors:
                 failures.append(f"request {index} ({student.kind}): {errors}")
             elif index >= warmup:
-                latencies.append(time.monotonic() - started)
+                latencies.append(seconds)
+            if index >= warmup:
+                rss_peak = max(rss_peak, server_process.memory_info().rss)
         wait_for_app(page)
         rss_end = server_process.memory_info().rss
     finally:
@@ -282,6 +294,7 @@ def soak(browser, server, students: list[Student], *, warmup: int, requests: int
         "failures": failures,
         "rss_after_warmup_mb": rss_after_warmup / 2**20,
         "rss_end_mb": rss_end / 2**20,
+        "rss_peak_mb": rss_peak / 2**20,
         "growth_mb": growth_mb,
         "p50_s": statistics.median(latencies) if latencies else None,
         "p95_s": percentile(latencies, 0.95) if latencies else None,
@@ -300,7 +313,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS, help="tokens each generation writes")
     parser.add_argument("--model-dir", type=Path, help="folder with gpt2/ and bert-base-uncased/ (default: build "
                         "full-size random-weight copies in a temporary folder)")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds any one phase may take")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds the concurrent phase may take")
+    parser.add_argument("--request-timeout", type=float, default=120, help="seconds one soak request may take")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     if not 1 <= args.sessions <= MAX_SESSIONS or not 0 <= args.soak <= MAX_SOAK or args.warmup < 0:
@@ -332,8 +346,8 @@ def report(outcomes: list[Outcome], found: list[str], soaked: dict | None) -> st
         stats = (f"{soaked['p50_s']:.2f} | {soaked['p95_s']:.2f} | –" if soaked["p50_s"] is not None else "– | – | –")
         lines.append(
             f"| soak (one after another) | {soaked['requests']} (+{soaked['warmup']} warm-up) | {ok} | {stats} | "
-            f"server RSS {soaked['rss_after_warmup_mb']:.0f} → {soaked['rss_end_mb']:.0f} MB: "
-            f"{soaked['growth_mb']:+.1f} MB (limit {RSS_GROWTH_LIMIT_MB:.0f}) |"
+            f"server RSS {soaked['rss_after_warmup_mb']:.0f} → {soaked['rss_end_mb']:.0f} MB "
+            f"(peak {soaked['rss_peak_mb']:.0f}): {soaked['growth_mb']:+.1f} MB (limit {RSS_GROWTH_LIMIT_MB:.0f}) |"
         )
     return "\n".join(lines)
 
@@ -370,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.soak:
                     print(f"Soak: {args.warmup} warm-up + {args.soak} requests in a row…", flush=True)
                     soaked = soak(browser, server, students, warmup=args.warmup, requests=args.soak,
-                                  max_new_tokens=args.max_new_tokens, timeout_s=args.timeout)
+                                  max_new_tokens=args.max_new_tokens, timeout_s=args.request_timeout)
                 browser.close()
         finally:
             server.stop()

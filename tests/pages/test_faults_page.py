@@ -27,7 +27,7 @@ def page(script: str) -> AppTest:
 def routed(script: str) -> AppTest:
     """The whole app (router and sidebar), switched to `script`."""
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    return at.switch_page(f"pages/{script}").run()
+    return at.switch_page(f"demos/{script}").run()
 
 
 def said(at: AppTest) -> str:
