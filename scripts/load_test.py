@@ -51,6 +51,9 @@ MAX_SOAK = 1000
 RSS_GROWTH_LIMIT_MB = 50.0
 MAX_NEW_TOKENS = 8
 MAIN = '[data-testid="stMain"]'
+RESULT_MARKERS = {"fill-mask": "Filled with the most probable token", "generation": "tokens · stopped at"}
+READY_MARKER = "Press Generate to continue the prompt token by token."
+SETTLE_S = 0.5
 TOPICS = (
     "transfer learning", "self-attention", "fine-tuning", "in-context learning", "double descent",
     "the bias-variance trade-off", "masked language modelling", "contrastive pre-training", "induction heads",
@@ -128,13 +131,35 @@ def _running(page) -> bool:
     return page.locator('[data-testid="stStatusWidget"]').count() > 0
 
 
-def _done(page, kind: Kind) -> bool:
-    """The result is on screen and the script has finished (or an error is showing)."""
-    main = page.locator(MAIN)
-    if page.locator('[data-testid="stException"]').count() or main.locator('[data-testid="stAlertContentError"]').count():
+def _errors(page) -> list[str]:
+    return page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').all_inner_texts()
+
+
+def _showing(page, marker: str) -> bool:
+    """`marker` is on screen and no script is running, or an error is showing."""
+    if _errors(page):
         return True
-    marker = "Filled with the most probable token" if kind == "fill-mask" else "tokens · stopped at"
-    return not _running(page) and main.get_by_text(marker).count() > 0
+    return page.locator(MAIN).get_by_text(marker).count() > 0 and not _running(page)
+
+
+def wait_settled(pages: list, markers: list[str], timeout_s: float) -> list[float | None]:
+    """For each page, the moment from which `marker` showed with no script running for SETTLE_S (or None).
+
+    Streamlit shows its running indicator only some time after a run starts, and a page draws its
+    result before it has finished running: a marker seen once may still be mid-run.
+    """
+    since: list[float | None] = [None] * len(pages)
+    settled: list[float | None] = [None] * len(pages)
+    deadline = time.monotonic() + timeout_s
+    while None in settled and time.monotonic() < deadline:
+        for index, (page, marker) in enumerate(zip(pages, markers)):
+            if settled[index] is None:
+                now = time.monotonic()
+                since[index] = (since[index] or now) if _showing(page, marker) else None
+                if since[index] is not None and now - since[index] >= SETTLE_S:
+                    settled[index] = since[index]
+        pages[0].wait_for_timeout(50)
+    return settled
 
 
 def _shown_result(page, kind: Kind) -> str:
@@ -147,17 +172,6 @@ def _shown_result(page, kind: Kind) -> str:
     return block.inner_text()
 
 
-def _errors(page) -> list[str]:
-    return page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').all_inner_texts()
-
-
-def _ready_for_generate(page, timeout_s: float) -> None:
-    page.locator(MAIN).get_by_role("button", name="Generate", exact=True).wait_for(timeout=timeout_s * 1000)
-    deadline = time.monotonic() + timeout_s
-    while _running(page) and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
-
-
 def _press_generate(page) -> None:
     page.locator(MAIN).get_by_role("button", name="Generate", exact=True).click()
 
@@ -167,38 +181,29 @@ def run_concurrent(browser, server_url: str, students: list[Student], *, max_new
     """Every student's request sent together; returns each outcome (latency measured per session)."""
     contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in students]
     pages = [context.new_page() for context in contexts]
+    generating = [(s, p) for s, p in zip(students, pages) if s.kind == "generation"]
     try:
         # Generation pages load first (not timed): their request is the Generate button.
-        for student, page in zip(students, pages):
-            if student.kind == "generation":
-                page.goto(f"{server_url}/generation?{student.query(max_new_tokens)}", wait_until="commit")
-        for student, page in zip(students, pages):
-            if student.kind == "generation":
-                _ready_for_generate(page, timeout_s)
-        started: dict[int, float] = {}
+        for student, page in generating:
+            page.goto(f"{server_url}/generation?{student.query(max_new_tokens)}", wait_until="commit")
+        wait_settled([page for _, page in generating], [READY_MARKER] * len(generating), timeout_s)
+        started = []
         for student, page in zip(students, pages):  # now every request goes out at once
-            started[student.number] = time.monotonic()
+            started.append(time.monotonic())
             if student.kind == "generation":
                 _press_generate(page)
             else:
                 page.goto(f"{server_url}/fill-mask?{student.query(max_new_tokens)}", wait_until="commit")
-        finished: dict[int, float] = {}
-        deadline = time.monotonic() + timeout_s
-        pages[0].wait_for_timeout(300)  # let the reruns begin before polling for their end
-        while len(finished) < len(students) and time.monotonic() < deadline:
-            for student, page in zip(students, pages):
-                if student.number not in finished and _done(page, student.kind):
-                    finished[student.number] = time.monotonic()
-            pages[0].wait_for_timeout(50)
+        pages[0].wait_for_timeout(300)  # let the runs begin before watching for their end
+        settled = wait_settled(pages, [RESULT_MARKERS[s.kind] for s in students], timeout_s)
         outcomes = []
-        for student, page in zip(students, pages):
-            done = student.number in finished
-            errors = _errors(page) if done else [f"no result within {timeout_s:.0f} s"]
+        for student, page, start, end in zip(students, pages, started, settled):
+            errors = _errors(page) if end is not None else [f"no result within {timeout_s:.0f} s"]
             outcomes.append(Outcome(
                 student=student,
-                seconds=finished[student.number] - started[student.number] if done else None,
-                shown=_shown_result(page, student.kind) if done and not errors else "",
-                page_text=page.locator(MAIN).inner_text() if done else "",
+                seconds=end - start if end is not None else None,
+                shown=_shown_result(page, student.kind) if not errors else "",
+                page_text=page.locator(MAIN).inner_text(),
                 errors=errors,
             ))
         return outcomes
@@ -243,15 +248,13 @@ def _one_request(page, server_url: str, student: Student, max_new_tokens: int, t
     started = time.monotonic()
     page.goto(f"{server_url}/{_page_path(student.kind)}?{student.query(max_new_tokens)}")
     if student.kind == "generation":
-        _ready_for_generate(page, timeout_s)
+        wait_settled([page], [READY_MARKER], timeout_s)
         started = time.monotonic()
         _press_generate(page)
-        page.wait_for_timeout(100)
-    deadline = time.monotonic() + timeout_s
-    while not _done(page, student.kind) and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-    seconds = time.monotonic() - started
-    return seconds, _errors(page) if _done(page, student.kind) else [f"no result within {timeout_s:.0f} s"]
+    [end] = wait_settled([page], [RESULT_MARKERS[student.kind]], timeout_s)
+    if end is None:
+        return time.monotonic() - started, [f"no result within {timeout_s:.0f} s"]
+    return end - started, _errors(page)
 
 
 def soak(browser, server, students: list[Student], *, warmup: int, requests: int,

@@ -18,8 +18,7 @@ MAX_NEW_TOKENS = 6
 
 
 def test_six_students_at_once_each_see_only_their_own_result(browser, app_server, tiny_bert, tiny_gpt2):
-    warm = browser.new_page()  # the server's first visit goes through the router and loads the models
-    open_page(warm, app_server)
+    warm = browser.new_page()  # load both models first: the test is about sessions, not loading
     for path in ("fill-mask", "generation"):
         open_page(warm, app_server, path)
     warm.close()

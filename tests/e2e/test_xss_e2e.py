@@ -23,16 +23,6 @@ SHORT = "<b>=</b>"  # for the 10-character separator field
 MAIN = '[data-testid="stMain"]'
 
 
-@pytest.fixture(scope="module", autouse=True)
-def app_shell_ready(browser, app_server):
-    """Open the home page once first, so deep links run through app.py's st.navigation."""
-    context = browser.new_context()
-    page = context.new_page()
-    open_page(page, app_server)
-    page.locator('[data-testid="stSidebar"]').get_by_text("Lecture mode").wait_for(timeout=60_000)
-    context.close()
-
-
 def main(page):
     return page.locator(MAIN)
 
@@ -116,9 +106,6 @@ def test_generation_task_examples_query_answer_and_separator(page, app_server):
 
 def test_clip_labels_template_and_captions(page, app_server):
     open_page(page, app_server, "clip")
-    dialog = page.get_by_role("dialog").filter(has_text="Page not found")  # see test_clip_e2e.open_clip
-    if dialog.count():
-        page.keyboard.press("Escape")
     type_into(page, field(page, re.compile("^Labels: one per line")), f"cat\n{XSS}")
     type_into(page, field(page, re.compile("^Prompt template")), f"{XSS} {{}}")
     main(page).get_by_text("The prompts CLIP read").click()
