@@ -169,17 +169,23 @@ def probe_hub(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> str | None:
     def ask() -> None:
         request = urllib.request.Request(url, method="HEAD")
         try:
-            urllib.request.urlopen(request, timeout=timeout_s).close()
+            # The socket may wait a little longer than the deadline below, which decides.
+            urllib.request.urlopen(request, timeout=timeout_s + 1).close()
         except urllib.error.HTTPError:
             pass  # any HTTP answer at all means the hub is reachable
 
+    silent = f"the Hugging Face Hub ({hub_endpoint()}) did not answer within {timeout_s:.0f} s"
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
         pool.submit(ask).result(timeout=timeout_s)
         return None
-    except concurrent.futures.TimeoutError:
-        return f"the Hugging Face Hub ({hub_endpoint()}) did not answer within {timeout_s:.0f} s"
-    except Exception as error:  # URLError, OSError, ssl errors: all mean "not reachable"
+    except (concurrent.futures.TimeoutError, TimeoutError):
+        return silent
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, TimeoutError):
+            return silent
+        return f"the Hugging Face Hub ({hub_endpoint()}) cannot be reached (URLError)"
+    except Exception as error:  # OSError, ssl errors: all mean "not reachable"
         return f"the Hugging Face Hub ({hub_endpoint()}) cannot be reached ({type(error).__name__})"
     finally:
         pool.shutdown(wait=False)
