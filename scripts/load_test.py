@@ -17,7 +17,8 @@ concurrent requests on one model run one after another, a generation one token s
 lock is released between steps, so generations interleave). tests/unit/test_concurrency.py proves
 every entry point takes the lock and that concurrent calls give the sequential results.
 
-Bounded: at most 64 sessions and 1000 soak requests, a deadline for the whole run, localhost only.
+Bounded: at most 64 sessions and 1000 soak requests, a deadline for the concurrent phase and for each
+soak request, a server on 127.0.0.1 only.
 Full-size GPT-2 and BERT architectures with random weights are built unless --model-dir names a
 folder of real ones (as written by scripts/prefetch_models.py --dir).
 
@@ -44,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from models.limits import MAX_MASKS  # noqa: E402
 from models.loading import MODEL_DIR_ENV, LoadedModel, choose_device, load_model  # noqa: E402
 
 MAX_SESSIONS = 64
@@ -59,7 +61,7 @@ TOPICS = (
     "the bias-variance trade-off", "masked language modelling", "contrastive pre-training", "induction heads",
     "zero-shot classification", "the softmax", "word embeddings",
 )
-Kind = Literal["fill-mask", "generation"]
+Kind = Literal["fill-mask", "generation"]  # also the pages' URL paths
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ def expected_result(student: Student, bert: LoadedModel, gpt2: LoadedModel, max_
     if student.kind == "fill-mask":
         fill_input = fill_mask.prepare_fill_input(
             bert.tokenizer, fill_mask.normalize_masks(student.text, bert.tokenizer.mask_token).text,
-            max_tokens=bert.entry.context_length, max_masks=8,
+            max_tokens=bert.entry.context_length, max_masks=MAX_MASKS,
         )
         return fill_mask.fill_masks(bert, fill_input, top_k=5).filled_text
     prompt = generation.prepare_prompt(
@@ -121,10 +123,6 @@ def expected_result(student: Student, bert: LoadedModel, gpt2: LoadedModel, max_
 
 # ---------------------------------------------------------------------------------------------
 # Driving the browser
-
-
-def _page_path(kind: Kind) -> str:
-    return "fill-mask" if kind == "fill-mask" else "generation"
 
 
 def _running(page) -> bool:
@@ -185,7 +183,7 @@ def run_concurrent(browser, server_url: str, students: list[Student], *, max_new
     try:
         # Generation pages load first (not timed): their request is the Generate button.
         for student, page in generating:
-            page.goto(f"{server_url}/generation?{student.query(max_new_tokens)}", wait_until="commit")
+            page.goto(f"{server_url}/{student.kind}?{student.query(max_new_tokens)}", wait_until="commit")
         wait_settled([page for _, page in generating], [READY_MARKER] * len(generating), timeout_s)
         started = []
         for student, page in zip(students, pages):  # now every request goes out at once
@@ -193,7 +191,7 @@ def run_concurrent(browser, server_url: str, students: list[Student], *, max_new
             if student.kind == "generation":
                 _press_generate(page)
             else:
-                page.goto(f"{server_url}/fill-mask?{student.query(max_new_tokens)}", wait_until="commit")
+                page.goto(f"{server_url}/{student.kind}?{student.query(max_new_tokens)}", wait_until="commit")
         pages[0].wait_for_timeout(300)  # let the runs begin before watching for their end
         settled = wait_settled(pages, [RESULT_MARKERS[s.kind] for s in students], timeout_s)
         outcomes = []
@@ -233,6 +231,12 @@ def problems(outcomes: list[Outcome], expected: dict[int, str]) -> list[str]:
     return found
 
 
+def cpu_seconds(process) -> float:
+    """CPU time a psutil.Process has used so far, user and system."""
+    times = process.cpu_times()
+    return times.user + times.system
+
+
 def percentile(values: list[float], share: float) -> float:
     """Nearest-rank percentile (share in 0..1) of a non-empty list."""
     ordered = sorted(values)
@@ -246,7 +250,7 @@ def percentile(values: list[float], share: float) -> float:
 def _one_request(page, server_url: str, student: Student, max_new_tokens: int, timeout_s: float) -> tuple[float, list[str]]:
     """One student's request in a fresh session: (seconds from request to result, errors shown)."""
     started = time.monotonic()
-    page.goto(f"{server_url}/{_page_path(student.kind)}?{student.query(max_new_tokens)}")
+    page.goto(f"{server_url}/{student.kind}?{student.query(max_new_tokens)}")
     if student.kind == "generation":
         wait_settled([page], [READY_MARKER], timeout_s)
         started = time.monotonic()
@@ -271,10 +275,12 @@ def soak(browser, server, students: list[Student], *, warmup: int, requests: int
     latencies: list[float] = []
     failures: list[str] = []
     rss_after_warmup = rss_peak = 0
+    cpu_after_warmup = 0.0
     try:
         for index in range(warmup + requests):
             if index == warmup:
                 rss_after_warmup = server_process.memory_info().rss
+                cpu_after_warmup = cpu_seconds(server_process)
             student = students[index % len(students)]
             try:
                 seconds, errors = _one_request(page, server.url, student, max_new_tokens, timeout_s)
@@ -288,6 +294,7 @@ def soak(browser, server, students: list[Student], *, warmup: int, requests: int
                 rss_peak = max(rss_peak, server_process.memory_info().rss)
         wait_for_app(page)
         rss_end = server_process.memory_info().rss
+        cpu_per_request = (cpu_seconds(server_process) - cpu_after_warmup) / max(requests, 1)
     finally:
         context.close()
     growth_mb = (rss_end - rss_after_warmup) / 2**20
@@ -299,6 +306,7 @@ def soak(browser, server, students: list[Student], *, warmup: int, requests: int
         "rss_end_mb": rss_end / 2**20,
         "rss_peak_mb": rss_peak / 2**20,
         "growth_mb": growth_mb,
+        "server_cpu_s_per_request": cpu_per_request,
         "p50_s": statistics.median(latencies) if latencies else None,
         "p95_s": percentile(latencies, 0.95) if latencies else None,
     }
@@ -332,7 +340,7 @@ def full_size_models(root: Path) -> Path:
     return build_model_dir(root, size="full", keys=("gpt2", "bert-base-uncased"))
 
 
-def report(outcomes: list[Outcome], found: list[str], soaked: dict | None) -> str:
+def report(outcomes: list[Outcome], found: list[str], soaked: dict | None, concurrent_cpu_s: float) -> str:
     lines = ["| phase | requests | ok | p50 (s) | p95 (s) | max (s) | note |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for kind in ("fill-mask", "generation", None):
         chosen = [o for o in outcomes if kind is None or o.student.kind == kind]
@@ -343,20 +351,25 @@ def report(outcomes: list[Outcome], found: list[str], soaked: dict | None) -> st
         stats = (f"{statistics.median(times):.2f} | {percentile(times, 0.95):.2f} | {max(times):.2f}"
                  if times else "– | – | –")
         wrong = sum(1 for o in chosen if any(o.student.marker in p for p in found))
-        lines.append(f"| {label} | {len(chosen)} | {len(chosen) - wrong} | {stats} | all sent at once |")
+        note = "all sent at once"
+        if kind is None:
+            note += f"; server CPU {concurrent_cpu_s:.0f} s, {concurrent_cpu_s / len(chosen):.1f} s per request"
+        lines.append(f"| {label} | {len(chosen)} | {len(chosen) - wrong} | {stats} | {note} |")
     if soaked:
         ok = soaked["requests"] + soaked["warmup"] - len(soaked["failures"])
         stats = (f"{soaked['p50_s']:.2f} | {soaked['p95_s']:.2f} | –" if soaked["p50_s"] is not None else "– | – | –")
         lines.append(
             f"| soak (one after another) | {soaked['requests']} (+{soaked['warmup']} warm-up) | {ok} | {stats} | "
             f"server RSS {soaked['rss_after_warmup_mb']:.0f} → {soaked['rss_end_mb']:.0f} MB "
-            f"(peak {soaked['rss_peak_mb']:.0f}): {soaked['growth_mb']:+.1f} MB (limit {RSS_GROWTH_LIMIT_MB:.0f}) |"
+            f"(peak {soaked['rss_peak_mb']:.0f}): {soaked['growth_mb']:+.1f} MB (limit {RSS_GROWTH_LIMIT_MB:.0f}); "
+            f"server CPU {soaked['server_cpu_s_per_request']:.1f} s per request |"
         )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    import psutil
     from playwright.sync_api import sync_playwright
 
     from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, StreamlitServer
@@ -376,12 +389,15 @@ def main(argv: list[str] | None = None) -> int:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
                 warm = browser.new_context().new_page()  # the first visit loads both models (not timed)
                 for student in students[:2]:
-                    warm.goto(f"{server.url}/{_page_path(student.kind)}")
+                    warm.goto(f"{server.url}/{student.kind}")
                     warm.locator(MAIN).get_by_text("Download data (CSV)").first.wait_for(timeout=args.timeout * 1000)
                 warm.context.close()
                 print(f"{len(students)} sessions at once…", flush=True)
+                server_process = psutil.Process(server.process.pid)
+                cpu_before = cpu_seconds(server_process)
                 outcomes = run_concurrent(browser, server.url, students, max_new_tokens=args.max_new_tokens,
                                           timeout_s=args.timeout)
+                concurrent_cpu_s = cpu_seconds(server_process) - cpu_before
                 found = problems(outcomes, expected)
                 soaked = None
                 if args.soak:
@@ -391,13 +407,14 @@ def main(argv: list[str] | None = None) -> int:
                 browser.close()
         finally:
             server.stop()
-    print(report(outcomes, found, soaked))
+    print(report(outcomes, found, soaked, concurrent_cpu_s))
     for problem in found + (soaked["failures"] if soaked else []):
         print("PROBLEM:", problem)
     if args.json:
         args.json.write_text(json.dumps({
             "sessions": [dict(asdict(o.student), seconds=o.seconds, errors=o.errors) for o in outcomes],
             "problems": found,
+            "concurrent_server_cpu_s": concurrent_cpu_s,
             "soak": soaked,
         }, indent=2))
     too_much = soaked is not None and soaked["growth_mb"] >= RSS_GROWTH_LIMIT_MB

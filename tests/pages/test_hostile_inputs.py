@@ -227,6 +227,7 @@ def describe(at: AppTest) -> str:
     return json.dumps(parts, ensure_ascii=False)[:3000]
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # PIL warns; the page refuses
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_hostile_input_gets_a_message_or_a_result(case, with_tiny_models, fresh_app_state):
     at = run_case(case)
