@@ -12,8 +12,10 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from models.limits import MAX_LABELS
+from tests.pages import helpers
+from tests.pages.helpers import texts
 
-PAGE = "../../demos/clip_zero_shot.py"
+SCRIPT = "clip_zero_shot.py"
 HOSTILE = [
     "<img src=x onerror=alert(1)>",
     "<script>window.__xss=1</script>",
@@ -24,10 +26,7 @@ HOSTILE = [
 
 
 def run_page(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for name, value in (query or {}).items():
-        at.query_params[name] = value
-    return at.run()
+    return helpers.run_page(SCRIPT, query)
 
 
 def charts(at: AppTest) -> dict[str, dict]:
@@ -36,10 +35,6 @@ def charts(at: AppTest) -> dict[str, dict]:
     for chart in at.get("plotly_chart"):
         found[chart.proto.id.rsplit("-", 1)[-1]] = json.loads(chart.proto.spec)
     return found
-
-
-def texts(elements) -> str:
-    return "\n".join(str(element.value) for element in elements)
 
 
 def png(image: Image.Image) -> bytes:

@@ -9,8 +9,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from models.limits import MAX_MASKS
+from tests.pages import helpers
+from tests.pages.helpers import texts
 
-PAGE = "../../demos/fill_mask.py"
+SCRIPT = "fill_mask.py"
 TEXT = "fm__text"
 HOSTILE = [
     "<img src=x onerror=alert(1)> [MASK]",
@@ -22,14 +24,7 @@ HOSTILE = [
 
 
 def run_page(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for name, value in (query or {}).items():
-        at.query_params[name] = value
-    return at.run()
-
-
-def texts(elements) -> str:
-    return "\n".join(str(element.value) for element in elements)
+    return helpers.run_page(SCRIPT, query)
 
 
 def chart_titles(at: AppTest) -> list[str]:

@@ -8,8 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from models import generation as gen
+from tests.pages import helpers
+from tests.pages.helpers import texts
 
-PAGE = "../../demos/generation.py"
+SCRIPT = "generation.py"
 COURSE_PROMPT = (
     "Translate English to French:\nsea otter => loutre de mer\npeppermint => menthe poivrée\n"
     "plush girafe => girafe peluche\ncheese =>"
@@ -24,14 +26,7 @@ HOSTILE = [
 
 
 def run_page(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for name, value in (query or {}).items():
-        at.query_params[name] = value
-    return at.run()
-
-
-def texts(elements) -> str:
-    return "\n".join(str(element.value) for element in elements)
+    return helpers.run_page(SCRIPT, query)
 
 
 def chart_titles(at: AppTest) -> list[str]:
