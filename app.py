@@ -17,6 +17,9 @@ home = st.Page("demos/home.py", title="Home", icon="🎓", default=True)
 demos = [st.Page(demo.script, title=demo.title, icon=demo.icon, url_path=demo.url_path) for demo in DEMOS]
 page = st.navigation({"Lecture Lab": [home], "Demos": demos})
 
-render_sidebar()
+show_model_status = render_sidebar()
 apply_lecture_style()
-page.run()
+try:
+    page.run()
+finally:  # also when the page stops early (st.stop) or asks for a rerun
+    show_model_status()

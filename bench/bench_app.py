@@ -329,13 +329,21 @@ class MemoryStep:
     name: str
     rss: int
     file_backed: int
-    weights_mb: int  # fp32 size of the models loaded by then (registry)
+    weights_mb: int  # fp32 size of the models held by then (registry)
+    held: tuple[str, ...] = ()  # the models the sidebar says are loaded
+
+
+def models_held(page) -> set[str]:
+    """Registry keys the sidebar's model status lists as loaded (it is written after the page has run)."""
+    from models.registry import MODELS
+
+    text = page.locator('[data-testid="stSidebar"]').text_content() or ""
+    return {entry.key for entry in MODELS if f"{entry.display_name}: loaded" in text}
 
 
 def memory_walk(browser, model_dir: Path) -> tuple[list[MemoryStep], int]:
     """RSS after each step of a classroom session, and the peak over the whole walk."""
     steps = []
-    loaded: set[str] = set()
     with streamlit_server(model_dir) as server, browser_page(browser) as page:
         server.wait_healthy(timeout_s=PAGE_TIMEOUT_S)
         with RssSampler(server.process.pid) as sampler:
@@ -343,11 +351,11 @@ def memory_walk(browser, model_dir: Path) -> tuple[list[MemoryStep], int]:
             page.goto(server.url)
             wait_rendered(page)
             steps.append(MemoryStep("home page (torch imported)", *sampler.now(), 0))
-            for name, path, query, button, keys in PAGE_STEPS:
+            for name, path, query, button, _ in PAGE_STEPS:
                 use_page(page, server, path, query, button)
-                loaded.update(keys)
-                weights = sum(get_entry(key).size_mb for key in loaded)
-                steps.append(MemoryStep(name, *sampler.now(), weights))
+                held = models_held(page)
+                weights = sum(get_entry(key).size_mb for key in held)
+                steps.append(MemoryStep(name, *sampler.now(), weights, tuple(sorted(held))))
     return steps, sampler.peak
 
 
@@ -376,12 +384,12 @@ def memory_rows(steps: list[MemoryStep], peak: int, torch_rss: dict[str, float],
                 "unit": "MB",
                 "ours": step.rss / 1e6,
                 "reference": float(step.weights_mb) if step.weights_mb else None,
-                "reference_name": "fp32 weights loaded by then",
+                "reference_name": "fp32 weights of the models held",
                 "ratio": None,
                 "target": "",
                 "met": None,
-                "note": f"{anonymous:,.0f} MB anonymous, {step.file_backed / 1e6:,.0f} MB file-backed "
-                "(libraries and mapped files)",
+                "note": f"models held: {', '.join(step.held) or 'none'}; {anonymous:,.0f} MB anonymous, "
+                f"{step.file_backed / 1e6:,.0f} MB file-backed (libraries and mapped files)",
             }
         )
     rows.append(

@@ -13,6 +13,7 @@ from ui import clip_charts as charts
 from ui.figures import show_figure
 from ui.lecture import lecture_mode, more_controls
 from ui.loaders import require_model
+from ui.shared_store import SharedStore
 from ui.url_state import UrlState
 
 CLIP_KEYS = [entry.key for entry in models_of("clip")]
@@ -79,10 +80,10 @@ def digits() -> zs.LabelledImages:
 
 
 @st.cache_resource(show_spinner=False)
-def probe_features() -> dict[tuple[str, str, str], np.ndarray]:
+def probe_features() -> SharedStore[tuple[str, str, str], np.ndarray]:
     """Frozen image features of the probe's data sets, shared by every session: extracted once per
     (model, device, data set), with a progress bar, so they cannot live in a plain cached function."""
-    return {}
+    return SharedStore(MAX_STORED_FEATURE_SETS)
 
 
 @st.cache_data(max_entries=16, show_spinner="Training the linear probes…")
@@ -339,7 +340,8 @@ def probe_section(loaded: LoadedModel, template: str) -> None:
         st.image([data.images[np.flatnonzero(data.targets == c)[0]] for c in range(len(data.class_names))], width=56)
     store = probe_features()
     key = (loaded.entry.key, loaded.device, data_id)
-    if key not in store:
+    features = store.get(key)
+    if features is None:
         start = st.empty()
         if not start.button("Extract features and train the probe", key="clip__probe_run", icon="▶️", type="primary"):
             st.caption(f"CLIP encodes {len(data.images)} images once (a progress bar shows how far it is).")
@@ -351,10 +353,8 @@ def probe_section(loaded: LoadedModel, template: str) -> None:
             progress=lambda done, total: bar.progress(done / total, text=f"Extracting CLIP features: {done}/{total} images"),
         )
         bar.empty()
-        if len(store) >= MAX_STORED_FEATURE_SETS:
-            store.pop(next(iter(store)))  # the oldest: bounded memory on a shared server
-        store[key] = features
-    result = probe_result(*key, prompt, store[key], data, loaded)
+        store.put(key, features)  # bounded: the oldest set goes, so a shared server's memory stays flat
+    result = probe_result(*key, prompt, features, data, loaded)
     show_figure(charts.probe_figure(result), name=f"clip_linear_probe_{loaded.entry.key}",
                 table=charts.probe_table(result), key="clip_probe")
     st.markdown(probe_sentences(result))
@@ -382,22 +382,28 @@ def probe_sentences(result: zs.ProbeResult) -> str:
 # ---------------------------------------------------------------------------------------
 # The page
 
-st.title("🖼️ CLIP zero-shot")
-st.markdown(INTRO)
-url = UrlState("clip")
-model_key = controls(url)
-loaded = require_model(model_key)
-# Bound to the URL, so a link can open the matrix or the probe directly, and the chosen tab survives
-# reruns. Every tab still runs: widgets in hidden tabs (an uploaded photo) keep their values.
-zero_tab, matrix_tab, probe_tab = st.tabs(TABS, key="clip_tab", bind="query-params")
-with zero_tab:
-    own = zero_shot_section(url, loaded)
-with matrix_tab:
-    matrix_section(loaded, own if st.session_state[url.key("source")] != "gallery" else None)
-with probe_tab:
-    your_template = zs.check_templates(
-        [st.session_state[url.key("template")]], loaded.tokenizer, loaded.entry.context_length
-    ).items[0]
-    probe_section(loaded, your_template)
-url.write()
-url.show_ignored()
+def clip_page() -> None:
+    """Lay out the page. A function, not module code: widget callbacks keep the page's globals alive
+    for as long as the student's session lasts, and a model held there could never be let go."""
+    st.title("🖼️ CLIP zero-shot")
+    st.markdown(INTRO)
+    url = UrlState("clip")
+    model_key = controls(url)
+    loaded = require_model(model_key)
+    # Bound to the URL, so a link can open the matrix or the probe directly, and the chosen tab survives
+    # reruns. Every tab still runs: widgets in hidden tabs (an uploaded photo) keep their values.
+    zero_tab, matrix_tab, probe_tab = st.tabs(TABS, key="clip_tab", bind="query-params")
+    with zero_tab:
+        own = zero_shot_section(url, loaded)
+    with matrix_tab:
+        matrix_section(loaded, own if st.session_state[url.key("source")] != "gallery" else None)
+    with probe_tab:
+        your_template = zs.check_templates(
+            [st.session_state[url.key("template")]], loaded.tokenizer, loaded.entry.context_length
+        ).items[0]
+        probe_section(loaded, your_template)
+    url.write()
+    url.show_ignored()
+
+
+clip_page()

@@ -323,159 +323,165 @@ def experiment_tab(loaded, model_key) -> None:
 # ---------------------------------------------------------------------------------------
 # The page
 
-st.title("✍️ Generation: zero-, one- and few-shot prompts")
-st.markdown(
-    "GPT-2 continues text one token at a time. Put a **task description** and **k examples** before a query and the "
-    "model often picks up the task from the prompt alone: *in-context learning, where no gradient updates are performed*."
-)
-notices = st.container()
+def generation_page() -> None:
+    """Lay out the page. A function, not module code: widget callbacks keep the page's globals alive
+    for as long as the student's session lasts, and a model held there could never be let go."""
+    st.title("✍️ Generation: zero-, one- and few-shot prompts")
+    st.markdown(
+        "GPT-2 continues text one token at a time. Put a **task description** and **k examples** before a query and the "
+        "model often picks up the task from the prompt alone: *in-context learning, where no gradient updates are performed*."
+    )
+    notices = st.container()
 
-causal_models = [entry.key for entry in models_of("causal-lm")]
-top = st.columns([1, 2])
-model_key = top[0].selectbox(
-    "Model", options=causal_models, format_func=lambda key: get_entry(key).display_name,
-    key=url.choice("model", default=default_model("causal-lm").key, options=causal_models),
-)
-preset_key = top[1].selectbox(
-    "Preset from the course", options=list(PRESETS), format_func=lambda key: PRESETS[key].title,
-    key=url.choice("preset", default=next(iter(PRESETS)), options=list(PRESETS)), on_change=apply_preset,
-)
-preset = PRESETS[preset_key]
-defaults = preset_values(preset)
-st.caption(preset.note)
+    causal_models = [entry.key for entry in models_of("causal-lm")]
+    top = st.columns([1, 2])
+    model_key = top[0].selectbox(
+        "Model", options=causal_models, format_func=lambda key: get_entry(key).display_name,
+        key=url.choice("model", default=default_model("causal-lm").key, options=causal_models),
+    )
+    preset_key = top[1].selectbox(
+        "Preset from the course", options=list(PRESETS), format_func=lambda key: PRESETS[key].title,
+        key=url.choice("preset", default=next(iter(PRESETS)), options=list(PRESETS)), on_change=apply_preset,
+    )
+    preset = PRESETS[preset_key]
+    defaults = preset_values(preset)
+    st.caption(preset.note)
 
-loaded = require_model(model_key)
-entry = loaded.entry
+    loaded = require_model(model_key)
+    entry = loaded.entry
 
-builder, view = st.columns([1, 1], gap="large")
-with builder:
-    st.subheader("1 · Prompt builder")
-    task = st.text_area(
-        "Task description (or a free prompt)", key=url.text("task", default=defaults["task"]),
-        max_chars=MAX_TEXT_CHARS, height=90,
+    builder, view = st.columns([1, 1], gap="large")
+    with builder:
+        st.subheader("1 · Prompt builder")
+        task = st.text_area(
+            "Task description (or a free prompt)", key=url.text("task", default=defaults["task"]),
+            max_chars=MAX_TEXT_CHARS, height=90,
+        )
+        st.markdown("**Examples** (edit cells; add or delete rows)")
+        table_examples, incomplete = examples_table(url_examples(defaults["examples"]))
+        st.session_state[url.key("examples")] = examples_to_json(table_examples)
+        query_column, answer_column = st.columns(2)
+        query = query_column.text_input("Query", key=url.text("query", default=defaults["query"]), max_chars=500)
+        expected = answer_column.text_input(
+            "Expected answer (optional)", key=url.text("answer", default=defaults["answer"]), max_chars=200,
+            help="Used to mark answers right or wrong and to score P(expected answer).",
+        )
+        shots_column, k_column = st.columns([2, 1])
+        shots = shots_column.radio(
+            "Shots", options=list(SHOTS), format_func=SHOTS.get, horizontal=True,
+            key=url.choice("shots", default=defaults["shots"], options=list(SHOTS)),
+        )
+        few_k = k_column.number_input(
+            "few = k", min_value=2, max_value=MAX_FEW_SHOT_EXAMPLES, step=1,
+            key=url.int("k", default=defaults["k"], lo=2, hi=MAX_FEW_SHOT_EXAMPLES),
+        )
+        with more_controls("Format"):
+            separator = st.text_input(
+                "Separator between input and output", key=url.text("sep", default=defaults["sep"]), max_chars=10,
+                help='The course writes "sea otter => loutre de mer"; the GPT-3 slide uses "thanks -> merci".',
+            )
+
+    st.subheader("2 · Decoding")
+    controls = st.columns([1.7, 1.7, 1.6, 1])
+    decoding = controls[0].radio(
+        "Decoding", options=list(DECODING), format_func=DECODING.get, horizontal=True,
+        key=url.choice("decode", default="greedy", options=list(DECODING)),
     )
-    st.markdown("**Examples** (edit cells; add or delete rows)")
-    table_examples, incomplete = examples_table(url_examples(defaults["examples"]))
-    st.session_state[url.key("examples")] = examples_to_json(table_examples)
-    query_column, answer_column = st.columns(2)
-    query = query_column.text_input("Query", key=url.text("query", default=defaults["query"]), max_chars=500)
-    expected = answer_column.text_input(
-        "Expected answer (optional)", key=url.text("answer", default=defaults["answer"]), max_chars=200,
-        help="Used to mark answers right or wrong and to score P(expected answer).",
+    max_new = controls[1].slider(
+        "Max new tokens", MIN_NEW_TOKENS, MAX_NEW_TOKENS,
+        key=url.int("max_new", default=defaults["max_new"], lo=MIN_NEW_TOKENS, hi=MAX_NEW_TOKENS),
     )
-    shots_column, k_column = st.columns([2, 1])
-    shots = shots_column.radio(
-        "Shots", options=list(SHOTS), format_func=SHOTS.get, horizontal=True,
-        key=url.choice("shots", default=defaults["shots"], options=list(SHOTS)),
+    stop_at_newline = controls[2].toggle(
+        "Stop at newline", key=url.bool("stop_nl", default=defaults["stop_nl"]),
+        help="For few-shot answers: stop when the answer line ends.",
     )
-    few_k = k_column.number_input(
-        "few = k", min_value=2, max_value=MAX_FEW_SHOT_EXAMPLES, step=1,
-        key=url.int("k", default=defaults["k"], lo=2, hi=MAX_FEW_SHOT_EXAMPLES),
+    seed = controls[3].number_input(
+        "Seed", min_value=0, max_value=MAX_SEED, step=1, key=url.int("seed", default=0, lo=0, hi=MAX_SEED),
+        help="The same seed reproduces the same sample; it is kept in the link.",
     )
-    with more_controls("Format"):
-        separator = st.text_input(
-            "Separator between input and output", key=url.text("sep", default=defaults["sep"]), max_chars=10,
-            help='The course writes "sea otter => loutre de mer"; the GPT-3 slide uses "thanks -> merci".',
+    with more_controls("Sampling settings"):
+        sampling = st.columns(4)
+        temperature = sampling[0].slider(
+            "Temperature", 0.0, MAX_TEMPERATURE, step=0.05, key=url.float("temp", default=1.0, lo=0.0, hi=MAX_TEMPERATURE),
+            disabled=decoding == "greedy", help="Divides the logits: below 1 sharpens, above 1 flattens. 0 means greedy.",
+        )
+        top_k = sampling[1].number_input(
+            "Top-k (0 = off)", min_value=0, max_value=MAX_TOP_K, step=1, key=url.int("top_k", default=50, lo=0, hi=MAX_TOP_K),
+            disabled=decoding == "greedy", help="Sample only among the k most likely tokens.",
+        )
+        top_p = sampling[2].slider(
+            "Top-p (1 = off)", 0.0, 1.0, step=0.01, key=url.float("top_p", default=1.0, lo=0.0, hi=1.0),
+            disabled=decoding == "greedy", help="Sample among the most likely tokens whose probabilities add up to p.",
+        )
+        repetition_penalty = sampling[3].slider(
+            "Repetition penalty (1 = off)", 1.0, MAX_REPETITION_PENALTY, step=0.05,
+            key=url.float("rep", default=1.0, lo=1.0, hi=MAX_REPETITION_PENALTY),
+            help="Makes tokens already in the text less likely (greedy too).",
         )
 
-st.subheader("2 · Decoding")
-controls = st.columns([1.7, 1.7, 1.6, 1])
-decoding = controls[0].radio(
-    "Decoding", options=list(DECODING), format_func=DECODING.get, horizontal=True,
-    key=url.choice("decode", default="greedy", options=list(DECODING)),
-)
-max_new = controls[1].slider(
-    "Max new tokens", MIN_NEW_TOKENS, MAX_NEW_TOKENS,
-    key=url.int("max_new", default=defaults["max_new"], lo=MIN_NEW_TOKENS, hi=MAX_NEW_TOKENS),
-)
-stop_at_newline = controls[2].toggle(
-    "Stop at newline", key=url.bool("stop_nl", default=defaults["stop_nl"]),
-    help="For few-shot answers: stop when the answer line ends.",
-)
-seed = controls[3].number_input(
-    "Seed", min_value=0, max_value=MAX_SEED, step=1, key=url.int("seed", default=0, lo=0, hi=MAX_SEED),
-    help="The same seed reproduces the same sample; it is kept in the link.",
-)
-with more_controls("Sampling settings"):
-    sampling = st.columns(4)
-    temperature = sampling[0].slider(
-        "Temperature", 0.0, MAX_TEMPERATURE, step=0.05, key=url.float("temp", default=1.0, lo=0.0, hi=MAX_TEMPERATURE),
-        disabled=decoding == "greedy", help="Divides the logits: below 1 sharpens, above 1 flattens. 0 means greedy.",
-    )
-    top_k = sampling[1].number_input(
-        "Top-k (0 = off)", min_value=0, max_value=MAX_TOP_K, step=1, key=url.int("top_k", default=50, lo=0, hi=MAX_TOP_K),
-        disabled=decoding == "greedy", help="Sample only among the k most likely tokens.",
-    )
-    top_p = sampling[2].slider(
-        "Top-p (1 = off)", 0.0, 1.0, step=0.01, key=url.float("top_p", default=1.0, lo=0.0, hi=1.0),
-        disabled=decoding == "greedy", help="Sample among the most likely tokens whose probabilities add up to p.",
-    )
-    repetition_penalty = sampling[3].slider(
-        "Repetition penalty (1 = off)", 1.0, MAX_REPETITION_PENALTY, step=0.05,
-        key=url.float("rep", default=1.0, lo=1.0, hi=MAX_REPETITION_PENALTY),
-        help="Makes tokens already in the text less likely (greedy too).",
-    )
+    # Validate everything up front, then say what will happen.
+    wanted_k = {"zero": 0, "one": 1, "few": int(few_k)}[shots]
+    examples = table_examples[:MAX_FEW_SHOT_EXAMPLES]
+    if len(table_examples) > MAX_FEW_SHOT_EXAMPLES:
+        notices.warning(f"Only the first {MAX_FEW_SHOT_EXAMPLES} examples are used (the limit for one prompt).")
+    if incomplete:
+        notices.caption(f"{incomplete} example row(s) without both an input and an output are left out.")
+    k = min(wanted_k, len(examples))
+    if wanted_k > len(examples):
+        notices.warning(f"k = {wanted_k} examples asked for, but the table has {len(examples)}: using k = {k}.")
 
-# Validate everything up front, then say what will happen.
-wanted_k = {"zero": 0, "one": 1, "few": int(few_k)}[shots]
-examples = table_examples[:MAX_FEW_SHOT_EXAMPLES]
-if len(table_examples) > MAX_FEW_SHOT_EXAMPLES:
-    notices.warning(f"Only the first {MAX_FEW_SHOT_EXAMPLES} examples are used (the limit for one prompt).")
-if incomplete:
-    notices.caption(f"{incomplete} example row(s) without both an input and an output are left out.")
-k = min(wanted_k, len(examples))
-if wanted_k > len(examples):
-    notices.warning(f"k = {wanted_k} examples asked for, but the table has {len(examples)}: using k = {k}.")
-
-settings = None
-try:
-    settings = DecodingSettings(
-        sample=decoding == "sample", temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
-        repetition_penalty=float(repetition_penalty), max_new_tokens=int(max_new),
-        stop_at_newline=bool(stop_at_newline), seed=int(seed),
-    )
-except ValueError as error:
-    notices.warning(f"Decoding settings not valid: {error}. Adjust them above.")
-for note in settings_notes(settings) if settings else []:
-    notices.info(note)
-
-prompt_text = build_prompt(task, examples, query, k, separator)
-prompt = None
-with view:
-    st.subheader("The prompt, exactly as the model reads it")
-    if not prompt_text.strip():
-        st.info("The prompt is empty: write a task description, add examples or type a query (or pick a preset).")
-    else:
-        prompt = prepare_prompt(loaded.tokenizer, prompt_text, max_new_tokens=int(max_new), context_length=entry.context_length)
-        long_prompt = prompt.text.count("\n") > 14 or len(prompt.text) > 1200
-        st.code(prompt.text, language=None, wrap_lines=True, height=PROMPT_VIEW_HEIGHT if long_prompt else "content")
-        st.caption(
-            f"{len(prompt.ids)} tokens · k = {k} example{'s' if k != 1 else ''} · "
-            f"{entry.display_name}'s context holds {entry.context_length:,} tokens"
+    settings = None
+    try:
+        settings = DecodingSettings(
+            sample=decoding == "sample", temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
+            repetition_penalty=float(repetition_penalty), max_new_tokens=int(max_new),
+            stop_at_newline=bool(stop_at_newline), seed=int(seed),
         )
-        truncation = describe_truncation(prompt, int(max_new), entry.context_length)
-        if truncation:
-            st.warning(truncation)
-        with st.expander("The prompt's tokens"):
-            show_tokens(prompt.pieces)
-        distribution = cached_next_tokens(loaded, model_key, loaded.device, tuple(prompt.ids.tolist()), prompt)
-        show_figure(next_token_figure(distribution), name="next_token_distribution", table=next_token_table(distribution))
+    except ValueError as error:
+        notices.warning(f"Decoding settings not valid: {error}. Adjust them above.")
+    for note in settings_notes(settings) if settings else []:
+        notices.info(note)
 
-st.subheader("3 · Generate, compare, experiment")
-generate_view, shots_view, experiment_view = st.tabs(["▶️ Generate", "⚖️ k = 0 / 1 / few", "📈 k = 0…8 experiment"])
-with generate_view:
-    if prompt is None or settings is None:
-        st.info("Fix the prompt or the settings above to generate.")
-    else:
-        generate_tab(loaded, model_key, prompt, settings, expected)
-with shots_view:
-    if settings is None:
-        st.info("Fix the settings above to compare.")
-    else:
-        shots_tab(loaded, model_key, task, examples, query, separator, int(few_k), settings, expected)
-with experiment_view:
-    experiment_tab(loaded, model_key)
+    prompt_text = build_prompt(task, examples, query, k, separator)
+    prompt = None
+    with view:
+        st.subheader("The prompt, exactly as the model reads it")
+        if not prompt_text.strip():
+            st.info("The prompt is empty: write a task description, add examples or type a query (or pick a preset).")
+        else:
+            prompt = prepare_prompt(loaded.tokenizer, prompt_text, max_new_tokens=int(max_new), context_length=entry.context_length)
+            long_prompt = prompt.text.count("\n") > 14 or len(prompt.text) > 1200
+            st.code(prompt.text, language=None, wrap_lines=True, height=PROMPT_VIEW_HEIGHT if long_prompt else "content")
+            st.caption(
+                f"{len(prompt.ids)} tokens · k = {k} example{'s' if k != 1 else ''} · "
+                f"{entry.display_name}'s context holds {entry.context_length:,} tokens"
+            )
+            truncation = describe_truncation(prompt, int(max_new), entry.context_length)
+            if truncation:
+                st.warning(truncation)
+            with st.expander("The prompt's tokens"):
+                show_tokens(prompt.pieces)
+            distribution = cached_next_tokens(loaded, model_key, loaded.device, tuple(prompt.ids.tolist()), prompt)
+            show_figure(next_token_figure(distribution), name="next_token_distribution", table=next_token_table(distribution))
 
-url.write()
-with notices:
-    url.show_ignored()
+    st.subheader("3 · Generate, compare, experiment")
+    generate_view, shots_view, experiment_view = st.tabs(["▶️ Generate", "⚖️ k = 0 / 1 / few", "📈 k = 0…8 experiment"])
+    with generate_view:
+        if prompt is None or settings is None:
+            st.info("Fix the prompt or the settings above to generate.")
+        else:
+            generate_tab(loaded, model_key, prompt, settings, expected)
+    with shots_view:
+        if settings is None:
+            st.info("Fix the settings above to compare.")
+        else:
+            shots_tab(loaded, model_key, task, examples, query, separator, int(few_k), settings, expected)
+    with experiment_view:
+        experiment_tab(loaded, model_key)
+
+    url.write()
+    with notices:
+        url.show_ignored()
+
+
+generation_page()

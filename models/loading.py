@@ -11,6 +11,7 @@ Weights are looked for, in order:
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import os
 import threading
 import time
@@ -280,6 +281,7 @@ def load_model(
         ) from error
     model.eval()
     model, placed, notice = _place(model, device)
+    release_freed_memory()
     return LoadedModel(
         entry=entry,
         model=model,
@@ -333,18 +335,118 @@ def _load_clip(entry: ModelEntry, source: ModelSource) -> tuple[torch.nn.Module,
     import open_clip
 
     if source.kind == "local-dir":
-        name = f"local-dir:{source.location}"
-        model, _, preprocess = open_clip.create_model_and_transforms(name)
-        return model, open_clip.get_tokenizer(name), preprocess
-    if source.kind == "cache":
+        name, options = f"local-dir:{source.location}", {}
+        checkpoint = _clip_checkpoint_in(Path(source.location))
+    else:
+        checkpoint = source.location if source.kind == "cache" else _download_clip_weights(entry)
         # A file path as `pretrained` skips the tag's settings, so pass them on ourselves.
         cfg = open_clip.get_pretrained_cfg(entry.hub_id, entry.pretrained or "")
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            entry.hub_id,
-            pretrained=source.location,
-            force_quick_gelu=bool(cfg.get("quick_gelu", False)),
-            force_preprocess_cfg={k: cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in cfg},
-        )
-    else:
-        model, _, preprocess = open_clip.create_model_and_transforms(entry.hub_id, pretrained=entry.pretrained)
-    return model, open_clip.get_tokenizer(entry.hub_id), preprocess
+        name = entry.hub_id
+        options = {
+            "pretrained": checkpoint,
+            "force_quick_gelu": bool(cfg.get("quick_gelu", False)),
+            "force_preprocess_cfg": {k: cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in cfg},
+        }
+    # The weights are read below, so open_clip's "initialized randomly" warning would only mislead.
+    quiet = _DropMessage("initialized randomly")
+    logging.getLogger().addFilter(quiet)
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(name, load_weights=False, **options)
+    finally:
+        logging.getLogger().removeFilter(quiet)
+    _read_clip_weights(model, checkpoint)
+    return model, open_clip.get_tokenizer(name if source.kind == "local-dir" else entry.hub_id), preprocess
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, fragment: str) -> None:
+        super().__init__()
+        self.fragment = fragment
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.fragment not in record.getMessage()
+
+
+def _clip_checkpoint_in(folder: Path) -> str:
+    for pattern in ("*.safetensors", "*.bin", "*.pth"):
+        found = sorted(folder.glob(pattern))
+        if found:
+            return str(found[0])
+    raise FileNotFoundError(f"no weights file (.safetensors, .bin or .pth) in {folder}")
+
+
+def _download_clip_weights(entry: ModelEntry) -> str:
+    from huggingface_hub import hf_hub_download
+
+    repo, names = clip_hub_files(entry)
+    last_error: Exception | None = None
+    for filename in names:
+        try:
+            return hf_hub_download(repo_id=repo, filename=filename)
+        except Exception as error:  # the repo may hold only one of the candidate formats
+            last_error = error
+    raise FileNotFoundError(f"no weights file for {entry.display_name} in {repo}: {last_error}")
+
+
+def _read_clip_weights(model: torch.nn.Module, checkpoint: str) -> None:
+    """Read the checkpoint into `model`'s own tensors.
+
+    open_clip's loader holds the whole state dict beside the model, and a memory-mapped safetensors
+    file counts in the server's resident memory while it is open: either way CLIP's 600 MB briefly
+    doubles, too much under Community Cloud's memory limit. A safetensors file in open_clip's own
+    layout is read tensor by tensor straight into the parameters instead; anything else (old .bin
+    files, third-party layouts that need open_clip's key conversions) goes through open_clip's loader.
+    """
+    import open_clip
+
+    if not (checkpoint.endswith(".safetensors") and _read_safetensors_into(model.state_dict(), Path(checkpoint))):
+        open_clip.load_checkpoint(model, checkpoint)
+
+
+_SAFETENSORS_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
+
+
+def _read_safetensors_into(targets: dict[str, torch.Tensor], path: Path) -> bool:
+    """Fill `targets` from a safetensors file with plain reads; False (nothing written) if it does not fit."""
+    import json
+
+    with path.open("rb") as file:
+        header_size = int.from_bytes(file.read(8), "little")
+        header = json.loads(file.read(header_size))
+        header.pop("__metadata__", None)
+        if set(header) != set(targets) or any(
+            info["dtype"] not in _SAFETENSORS_DTYPES or list(info["shape"]) != list(targets[name].shape)
+            for name, info in header.items()
+        ):
+            return False
+        data_start = 8 + header_size
+        with torch.no_grad():
+            for name, info in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):
+                begin, end = info["data_offsets"]
+                file.seek(data_start + begin)
+                target = targets[name]
+                dtype = _SAFETENSORS_DTYPES[info["dtype"]]
+                if dtype == target.dtype and target.is_contiguous() and target.device.type == "cpu":
+                    view = target.reshape(-1).view(torch.uint8) if target.numel() else None
+                    if view is not None and file.readinto(memoryview(view.numpy())) != end - begin:
+                        raise EOFError(f"{path} ends inside tensor {name}")
+                else:
+                    raw = bytearray(file.read(end - begin))
+                    if len(raw) != end - begin:
+                        raise EOFError(f"{path} ends inside tensor {name}")
+                    target.copy_(torch.frombuffer(raw, dtype=dtype).reshape(target.shape))
+    return True
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by Python and torch back to the system (glibc keeps it otherwise).
+
+    Without this the server's resident memory stays at its high-water mark after a model load or
+    eviction, and the memory budget would see memory that is in fact free.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
+        pass

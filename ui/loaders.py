@@ -91,12 +91,12 @@ def server_rss_mb() -> float:
 
 
 def load_reserve_mb(entry: ModelEntry) -> float:
-    """Memory a load of `entry` may need at its peak (measured with bench/bench_app.py).
+    """Memory a load of `entry` may need at its peak (measured with bench/bench_app.py): its own size.
 
-    transformers maps the safetensors file and keeps using those pages: about the model's size.
-    open_clip reads the whole state dict beside the freshly built model: twice its size, briefly.
+    transformers maps the safetensors file and keeps using those pages; CLIP's weights are read
+    straight into the model's tensors (models.loading._read_clip_weights), never held twice.
     """
-    return entry.size_mb * (2 if entry.family == "clip" else 1)
+    return entry.size_mb
 
 
 CacheKey = tuple[str, str]  # (registry key, device)

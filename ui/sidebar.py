@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import streamlit as st
 
 from models.registry import MODELS
@@ -11,7 +13,11 @@ from ui.loaders import all_model_status, current_device
 _STATE_ICONS = {"not loaded": "⚪", "loading": "⏳", "loaded": "🟢", "unavailable": "🔴"}
 
 
-def render_sidebar() -> None:
+def render_sidebar() -> Callable[[], None]:
+    """Draw the sidebar; returns the function that fills in the models' status once the page has run.
+
+    The status is written last so it shows the loads (and lets-go) the page itself just caused.
+    """
     with st.sidebar:
         if LECTURE_KEY not in st.session_state:
             st.session_state[LECTURE_KEY] = st.query_params.get("lecture", "") in ("1", "true", "on")
@@ -21,8 +27,14 @@ def render_sidebar() -> None:
             help="Large type, high contrast and fewer controls, for a projector.",
         )
         st.caption(f"**Device:** {current_device().label}")
-        with st.expander("Models", expanded=False):
-            statuses = all_model_status()
+        status_slot = st.expander("Models", expanded=False).empty()
+
+    def show_model_status() -> None:
+        statuses = all_model_status()
+        with status_slot.container():
             for entry in MODELS:
                 status = statuses[entry.key]
                 st.caption(f"{_STATE_ICONS[status.state]} **{entry.display_name}**: {status.describe()}")
+
+    show_model_status()
+    return show_model_status

@@ -156,6 +156,50 @@ def test_every_registry_model_loads_through_the_local_folder(with_tiny_models, k
         assert loaded.model.config._attn_implementation == "eager"
 
 
+def open_clip_reference(folder: Path):
+    import open_clip
+
+    model, _, _ = open_clip.create_model_and_transforms(f"local-dir:{folder}")
+    return model
+
+
+def test_clip_weights_read_in_place_equal_open_clips_own_loader(with_tiny_models, tiny_model_dir):
+    ours = load_model("clip-vit-b-32-openai", choose_device("cpu"), probe=_hub_must_not_be_asked).model
+    reference = open_clip_reference(tiny_model_dir / "clip-vit-b-32-openai").state_dict()
+    state = ours.state_dict()
+    assert set(state) == set(reference)
+    assert all(torch.equal(state[name], reference[name]) for name in reference)
+
+
+def test_clip_weights_in_fp16_or_another_layout_still_load_exactly(tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "clip"
+    shutil.copytree(tiny_model_dir / "clip-vit-b-32-openai", folder)
+    weights = folder / "open_clip_model.safetensors"
+    state = load_file(str(weights))
+    save_file({name: tensor.half() for name, tensor in state.items()}, str(weights))
+    model = open_clip_reference(folder)  # random init, then overwritten by ours below
+    assert loading._read_safetensors_into(model.state_dict(), weights)
+    assert all(torch.equal(model.state_dict()[name], tensor.half().float()) for name, tensor in state.items())
+    # A renamed key is a layout only open_clip's loader can convert: ours declines and writes nothing.
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    save_file({("module." + name): tensor for name, tensor in state.items()}, str(weights))
+    assert not loading._read_safetensors_into(model.state_dict(), weights)
+    assert all(torch.equal(model.state_dict()[name], before[name]) for name in before)
+
+
+def test_a_clip_weights_file_cut_short_is_a_clear_error(tiny_model_dir, tmp_path, monkeypatch):
+    broken = tmp_path / "models" / "clip-vit-b-32-openai"
+    shutil.copytree(tiny_model_dir / "clip-vit-b-32-openai", broken)
+    weights = broken / "open_clip_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    monkeypatch.setenv(MODEL_DIR_ENV, str(broken.parent))
+    with pytest.raises(ModelUnavailable) as raised:
+        load_model("clip-vit-b-32-openai", choose_device("cpu"), probe=_hub_must_not_be_asked)
+    assert PREFETCH_COMMAND in raised.value.fix
+
+
 # -- offline: fail fast, say what to do ------------------------------------------------------
 
 
