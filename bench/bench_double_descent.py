@@ -15,27 +15,18 @@ ratio (reference / ours: the speed-up, > 1 when ours is faster), target, met and
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from bench.common import median_seconds
 from models import double_descent as dd
 
 RUNS = 5
 REFERENCE_RUNS = 3
 
 
-def median_seconds(work: Callable[[], object], runs: int) -> float:
-    work()  # warm-up: imports, first-call overheads
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def naive_random_features_test_errors(settings: dd.RandomFeaturesSettings) -> np.ndarray:

@@ -19,18 +19,16 @@ from __future__ import annotations
 
 import copy
 import os
-import statistics
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from models.loading import MODEL_DIR_ENV, LoadedModel, choose_device, load_model
 from bench.bench_app import FULL_MODELS_ENV
+from bench.common import median_seconds
 from tests.model_factory import build_model_dir
 
 ATTENTION_LENGTHS = (32, 64, 128, 256, 384, 512)
@@ -69,14 +67,6 @@ def theory_quadratic_share(n: float, hidden: int) -> float:
     return n / (6 * hidden + n)
 
 
-def median_seconds(work: Callable[[], object], runs: int = RUNS) -> float:
-    work()  # warm-up
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def random_ids(vocabulary: int, length: int) -> torch.Tensor:
@@ -91,7 +81,7 @@ def attention_seconds(loaded: LoadedModel, length: int) -> float:
         with torch.inference_mode():
             return loaded.model(input_ids=ids, output_attentions=True)
 
-    return median_seconds(forward)
+    return median_seconds(forward, RUNS)
 
 
 def prefill_seconds(loaded: LoadedModel, length: int) -> float:
@@ -101,7 +91,7 @@ def prefill_seconds(loaded: LoadedModel, length: int) -> float:
         with torch.inference_mode():
             return loaded.model(input_ids=ids, use_cache=True)
 
-    return median_seconds(forward)
+    return median_seconds(forward, RUNS)
 
 
 def decode_seconds(loaded: LoadedModel, length: int) -> float:
@@ -116,7 +106,7 @@ def decode_seconds(loaded: LoadedModel, length: int) -> float:
             for index in range(length - DECODE_STEPS, length):
                 cache = loaded.model(input_ids=ids[:, index : index + 1], past_key_values=cache, use_cache=True).past_key_values
 
-    return median_seconds(steps) / DECODE_STEPS
+    return median_seconds(steps, RUNS) / DECODE_STEPS
 
 
 def load_full(key: str) -> LoadedModel:

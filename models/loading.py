@@ -355,7 +355,7 @@ def _load_clip(entry: ModelEntry, source: ModelSource) -> tuple[torch.nn.Module,
     finally:
         logging.getLogger().removeFilter(quiet)
     _read_clip_weights(model, checkpoint)
-    return model, open_clip.get_tokenizer(name if source.kind == "local-dir" else entry.hub_id), preprocess
+    return model, open_clip.get_tokenizer(name), preprocess
 
 
 class _DropMessage(logging.Filter):

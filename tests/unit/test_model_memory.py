@@ -113,11 +113,6 @@ def test_a_failed_load_caches_nothing():
     assert cache.keys() == []
 
 
-def test_a_load_reserves_the_model_size_once():
-    for key in ("clip-vit-b-32-openai", "gpt2", "bert-base-uncased"):
-        assert load_reserve_mb(get_entry(key)) == get_entry(key).size_mb
-
-
 @pytest.mark.parametrize(("value", "expected"), [("", MEMORY_BUDGET_MB), ("3000", 3000.0), ("lots", MEMORY_BUDGET_MB),
                                                  ("-5", MEMORY_BUDGET_MB), ("0", MEMORY_BUDGET_MB)])
 def test_budget_from_the_environment(monkeypatch, value, expected):
