@@ -25,7 +25,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from models.limits import MAX_ATTENTION_TOKENS
+from models.engine import BatchKind, engine_for
+from models.limits import ENGINE_ATTENTION_BATCH_TOKENS, MAX_ATTENTION_TOKENS
 from models.loading import LoadedModel
 from models.registry import ModelEntry
 
@@ -299,10 +300,9 @@ def _words(
 # 2. Run the model
 
 
-def _forward(model: torch.nn.Module, input_ids: np.ndarray, device: str) -> Any:
-    ids = torch.as_tensor(input_ids, device=device).unsqueeze(0)
+def _forward(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> Any:
     with torch.inference_mode():
-        outputs = model(input_ids=ids, output_attentions=True)
+        outputs = model(input_ids=input_ids, attention_mask=attention_mask, output_attentions=True)
     if not getattr(outputs, "attentions", None):
         raise RuntimeError(
             "The model returned no attention weights: load it with attn_implementation='eager' "
@@ -311,26 +311,40 @@ def _forward(model: torch.nn.Module, input_ids: np.ndarray, device: str) -> Any:
     return outputs
 
 
-def _stacked_attentions(outputs: Any) -> np.ndarray:
-    """(layers, heads, n, n) float32 on the CPU, from a batch of one."""
+def run_attention(model: torch.nn.Module, prepared: PreparedText, *, device: str = "cpu") -> np.ndarray:
+    """Every attention weight for `prepared`: (layers, heads, n, n) float32, from one forward pass.
+
+    Works with any transformers encoder or decoder loaded with eager attention (BertModel,
+    BertForMaskedLM, DistilBert*, GPT2LMHeadModel...). Pages go through `attention_for_text`, which runs
+    on the model's shared engine.
+    """
+    outputs = _forward(model, torch.as_tensor(prepared.input_ids, device=device).unsqueeze(0))
     return torch.stack(outputs.attentions)[:, 0].float().cpu().numpy()
 
 
-def run_attention(model: torch.nn.Module, prepared: PreparedText, *, device: str = "cpu") -> np.ndarray:
-    """Every attention weight for `prepared`: (layers, heads, n, n) float32.
+def _attention_batch(loaded: LoadedModel, requests: list[np.ndarray]) -> list[np.ndarray]:
+    """Every request's weights from one right-padded forward pass. Padded keys get weight 0 (masked), and
+    in a causal model no real token sees the padding after it, so each text's weights are its own."""
+    longest = max(len(ids) for ids in requests)
+    ids = torch.zeros((len(requests), longest), dtype=torch.long)
+    attention = torch.zeros((len(requests), longest), dtype=torch.long)
+    for index, row in enumerate(requests):
+        ids[index, : len(row)] = torch.from_numpy(row)
+        attention[index, : len(row)] = 1
+    outputs = _forward(loaded.model, ids.to(loaded.device), attention.to(loaded.device))
+    stacked = torch.stack(outputs.attentions)  # (layers, batch, heads, longest, longest)
+    return [stacked[:, index, :, : len(row), : len(row)].float().cpu().numpy() for index, row in enumerate(requests)]
 
-    Works with any transformers encoder or decoder loaded with eager attention (BertModel,
-    BertForMaskedLM, DistilBert*, GPT2LMHeadModel...). The caller holds the model's lock.
-    """
-    return _stacked_attentions(_forward(model, prepared.input_ids, device))
+
+ATTENTION = BatchKind("attention", _attention_batch, max_cost=ENGINE_ATTENTION_BATCH_TOKENS,
+                      cost=len, padded=True)
 
 
 def attention_for_text(loaded: LoadedModel, text: str, *, max_tokens: int | None = None) -> AttentionResult:
-    """The whole pipeline on a shared model: prepare, one forward pass under its lock, result."""
+    """The whole pipeline on a shared model: prepare, one forward pass on the model's engine, result."""
     limit = token_limit(loaded.entry) if max_tokens is None else max_tokens
     prepared = prepare_text(loaded.tokenizer, text, causal=loaded.entry.family == "causal-lm", max_tokens=limit)
-    with loaded.lock:
-        weights = run_attention(loaded.model, prepared, device=loaded.device)
+    weights = engine_for(loaded).call(ATTENTION, np.asarray(prepared.input_ids, dtype=np.int64))
     return AttentionResult(
         model_key=loaded.entry.key,
         axis=prepared.axis,
@@ -523,10 +537,7 @@ def run_induction(loaded: LoadedModel, *, period: int, seed: int) -> InductionRe
     ids = repeated_random_tokens(
         vocab, period, seed, bos_id=tokenizer.bos_token_id, avoid=tuple(tokenizer.all_special_ids)
     )
-    with loaded.lock:
-        outputs = _forward(model, ids, loaded.device)
-        loss = per_token_loss(outputs.logits[0], torch.as_tensor(ids, device=outputs.logits.device))
-        weights = _stacked_attentions(outputs)
+    loss, weights = engine_for(loaded).call(INDUCTION, ids)
     labels = tuple(_piece_label(tokenizer, int(i), "", None) for i in ids)
     return InductionResult(
         model_key=loaded.entry.key,
@@ -538,6 +549,21 @@ def run_induction(loaded: LoadedModel, *, period: int, seed: int) -> InductionRe
         scores=induction_scores(weights, period).astype(np.float32),
         weights=weights,
     )
+
+
+def _induction_batch(loaded: LoadedModel, requests: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Loss per position and every attention weight, one repeated-token sequence at a time."""
+    results = []
+    for ids in requests:
+        input_ids = torch.as_tensor(ids, device=loaded.device).unsqueeze(0)
+        outputs = _forward(loaded.model, input_ids)
+        loss = per_token_loss(outputs.logits[0], input_ids[0])
+        results.append((loss, torch.stack(outputs.attentions)[:, 0].float().cpu().numpy()))
+    return results
+
+
+# One at a time: a run returns up to 12 × 12 × 201² weights.
+INDUCTION = BatchKind("induction", _induction_batch, max_cost=1)
 
 
 def top_heads(scores: np.ndarray, count: int) -> list[tuple[int, int, float]]:

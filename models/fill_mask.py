@@ -23,6 +23,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from models.engine import BatchKind, engine_for
+from models.limits import ENGINE_BATCH_TOKENS
 from models.loading import LoadedModel
 
 # The spellings people type for a mask; each becomes the tokenizer's own mask token.
@@ -233,16 +235,34 @@ def _encoder_and_head(model: torch.nn.Module) -> tuple[torch.nn.Module, Callable
 
 
 def mask_logits(loaded: LoadedModel, input_ids: np.ndarray, rows: Sequence[int]) -> torch.Tensor:
-    """Vocabulary logits (len(rows), vocab) in float32 at `rows` of one sequence (seq,).
+    """Vocabulary logits (len(rows), vocab) in float32, on the CPU, at `rows` of one sequence (seq,).
 
-    One encoder pass over the whole sequence; the MLM head only at `rows`.
+    The model's engine runs it in one padded encoder pass with other students' sentences; the MLM head
+    runs only at the rows asked for.
     """
+    request = (np.asarray(input_ids, dtype=np.int64), tuple(int(row) for row in rows))
+    return engine_for(loaded).call(MASK_LOGITS, request)
+
+
+def _mask_logits_batch(loaded: LoadedModel, requests: list[tuple[np.ndarray, tuple[int, ...]]]) -> list[torch.Tensor]:
+    """One encoder pass over every request's sentence (right-padded, the padding masked out)."""
     encoder, head = _encoder_and_head(loaded.model)
-    ids = torch.as_tensor(np.asarray(input_ids), dtype=torch.long, device=loaded.device).unsqueeze(0)
-    index = torch.as_tensor(list(rows), dtype=torch.long, device=loaded.device)
-    with loaded.lock, torch.inference_mode():
-        hidden = encoder(input_ids=ids).last_hidden_state[0]
-        return head(hidden.index_select(0, index)).float()
+    longest = max(len(ids) for ids, _ in requests)
+    pad = loaded.tokenizer.pad_token_id or 0
+    ids = torch.full((len(requests), longest), pad, dtype=torch.long)
+    attention = torch.zeros((len(requests), longest), dtype=torch.long)
+    for index, (row_ids, _) in enumerate(requests):
+        ids[index, : len(row_ids)] = torch.from_numpy(row_ids)
+        attention[index, : len(row_ids)] = 1
+    hidden = encoder(input_ids=ids.to(loaded.device), attention_mask=attention.to(loaded.device)).last_hidden_state
+    which = torch.tensor([index for index, (_, rows) in enumerate(requests) for _ in rows], device=loaded.device)
+    where = torch.tensor([row for _, rows in requests for row in rows], device=loaded.device)
+    logits = head(hidden[which, where]).float().cpu()
+    return list(logits.split([len(rows) for _, rows in requests]))
+
+
+MASK_LOGITS = BatchKind("mask logits", _mask_logits_batch, max_cost=ENGINE_BATCH_TOKENS,
+                        cost=lambda request: len(request[0]), padded=True)
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,17 @@
 Split like a transformers pipeline:
 - preprocess: `build_prompt` assembles task description + k examples + query exactly as the model reads
   it; `prepare_prompt` tokenizes it once and left-truncates it to fit the context.
-- forward: `stream_generation` is a KV-cached loop yielding one `GenerationStep` per new token, so a page
-  can show each token at once and stop at any time; `next_token_distribution` is the prompt's next-token
-  distribution before generating; `score_answers` scores expected answers (the k = 0..8 experiment).
+- forward: `stream_generation` yields one `GenerationStep` per new token, so a page can show each token at
+  once and stop at any time; `next_token_distribution` is the prompt's next-token distribution before
+  generating; `score_answers` scores expected answers (the k = 0..8 experiment). All three run on the
+  model's shared engine (models/continuous_batching.py), batched with every other student's requests.
 - postprocess: `collect_generation` turns steps into a `GenerationResult`; `ShotCurve` gathers the scores.
 
 Decoding follows transformers' `generate`: the same logits processors in the same order, the same
 argmax or single multinomial draw per step. So greedy equals `model.generate(do_sample=False)` token for
 token, and a seeded sample equals `torch.manual_seed(seed); model.generate(do_sample=True, ...)`. Each call
-draws from its own `torch.Generator`, never the global one: many students share one server.
+draws from its own `torch.Generator`, never the global one: many students share one server, and a seeded
+sample is the same text whether its request ran alone or batched with forty others.
 """
 
 from __future__ import annotations
@@ -24,9 +26,7 @@ from pathlib import Path
 from typing import Iterator, Literal, Sequence
 
 import numpy as np
-import torch
 from transformers import (
-    DynamicCache,
     LogitsProcessorList,
     RepetitionPenaltyLogitsProcessor,
     TemperatureLogitsWarper,
@@ -34,6 +34,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+from models.continuous_batching import GenerateRequest, ScoreRequest, score, stream_tokens
 from models.limits import (
     MAX_FEW_SHOT_EXAMPLES,
     MAX_NEW_TOKENS,
@@ -42,7 +43,6 @@ from models.limits import (
     MAX_TEXT_CHARS,
     MAX_TOP_K,
     MIN_NEW_TOKENS,
-    SCORE_BATCH_SIZE,
     TOP_ALTERNATIVES,
 )
 from models.loading import LoadedModel
@@ -202,6 +202,8 @@ class PreparedPrompt:
     pieces: the text of each token in `ids`; `text` is `ids` decoded.
     `total_tokens` were in the text; the first `dropped_tokens` were cut so that the prompt plus the new
     tokens fit the context. `dropped_chars` were cut from the start before tokenizing (MAX_TEXT_CHARS).
+    `shared_tokens`: the start other students' prompts likely share (everything before the last line: the
+    task and the examples; or, for a one-line prompt, all of it but the last token), computed once for all.
     """
 
     text: str
@@ -210,6 +212,7 @@ class PreparedPrompt:
     total_tokens: int
     dropped_tokens: int
     dropped_chars: int
+    shared_tokens: int = 0
 
 
 def prompt_room(context_length: int, max_new_tokens: int) -> int:
@@ -226,14 +229,26 @@ def prepare_prompt(tokenizer, text: str, *, max_new_tokens: int, context_length:
     ids = tokenizer(text[dropped_chars:], add_special_tokens=False)["input_ids"]
     dropped_tokens = max(0, len(ids) - prompt_room(context_length, max_new_tokens))
     kept = ids[dropped_tokens:]
+    pieces = tuple(tokenizer.batch_decode([[token] for token in kept]))
     return PreparedPrompt(
         text=tokenizer.decode(kept) if dropped_tokens or dropped_chars else text,
         ids=np.asarray(kept, dtype=np.int64),
-        pieces=tuple(tokenizer.batch_decode([[token] for token in kept])),
+        pieces=pieces,
         total_tokens=len(ids),
         dropped_tokens=dropped_tokens,
         dropped_chars=dropped_chars,
+        shared_tokens=shared_start(pieces),
     )
+
+
+def shared_start(pieces: Sequence[str]) -> int:
+    """How many leading tokens a prompt likely shares with other students': up to the last line break
+    before its final token (the preset's task and examples, not the student's own query), else all but
+    the last token (a free prompt such as the unicorn, continued with different seeds)."""
+    for index in range(len(pieces) - 2, -1, -1):
+        if "\n" in pieces[index]:
+            return index + 1
+    return max(0, len(pieces) - 1)
 
 
 # ---------------------------------------------------------------------------------------
@@ -291,6 +306,13 @@ def settings_notes(settings: DecodingSettings) -> list[str]:
     return notes
 
 
+def processors_key(settings: DecodingSettings) -> tuple:
+    """Settings with equal keys get equal `logits_processors`, so the engine filters their rows together."""
+    if settings.greedy:
+        return ("greedy", settings.repetition_penalty)
+    return ("sample", settings.repetition_penalty, settings.temperature, settings.top_k, settings.top_p)
+
+
 def logits_processors(settings: DecodingSettings) -> LogitsProcessorList:
     """transformers' own processors, in the order `generate` applies them."""
     processors = LogitsProcessorList()
@@ -335,87 +357,43 @@ class GenerationStep:
     stop_reason: StopReason | None
 
 
-def _last_logits(model: torch.nn.Module, input_ids: torch.Tensor, cache: DynamicCache | None):
-    # logits_to_keep=1: the 50k-wide output layer runs on the last position only.
-    outputs = model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
-    return outputs.logits[0, -1].float(), outputs.past_key_values
-
-
-def _choose(
-    logits: torch.Tensor,
-    sequence: torch.Tensor,
-    processors: LogitsProcessorList,
-    generator: torch.Generator | None,
-    alternatives: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The next token (a 1-element tensor, left on the device) and one small row to bring to the host:
-    [token, its probability, its filtered probability, alternative ids..., alternative probabilities...]."""
-    probs = logits.softmax(-1)
-    scores = processors(sequence, logits[None])[0] if processors else logits
-    if generator is None:
-        token = scores.argmax(-1, keepdim=True)
-        filtered = scores.softmax(-1) if processors else probs
-    else:
-        filtered = scores.softmax(-1)
-        token = torch.multinomial(filtered, 1, generator=generator)
-    top = probs.topk(alternatives)
-    row = torch.cat(
-        [token.to(probs.dtype), probs[token], filtered[token], top.indices.to(probs.dtype), top.values]
-    )
-    return token, row
-
-
 def stream_generation(loaded: LoadedModel, prompt: PreparedPrompt, settings: DecodingSettings) -> Iterator[GenerationStep]:
     """Generate after `prompt`, yielding each token as soon as it is chosen.
 
     Stops at the end-of-text token, at a newline when `settings.stop_at_newline`, or after
-    `settings.max_new_tokens`; the consumer may also stop early by closing the iterator. The model lock is
-    held per step, not across yields, so an abandoned stream never blocks other students.
+    `settings.max_new_tokens`; the consumer may also stop early by closing the iterator, which cancels the
+    request at the engine's next step. Other students' generations run in the same steps.
     """
     if len(prompt.ids) + settings.max_new_tokens > loaded.entry.context_length:
         raise ValueError("The prompt and the new tokens do not fit the context: prepare the prompt with these settings.")
-    model, tokenizer = loaded.model, loaded.tokenizer
-    processors = logits_processors(settings)
-    generator = None if settings.greedy else torch.Generator(device=loaded.device).manual_seed(settings.seed)
-    alternatives = settings.alternatives
+    tokenizer = loaded.tokenizer
+    request = GenerateRequest(
+        prompt=tuple(int(token) for token in prompt.ids),
+        shared=prompt.shared_tokens,
+        max_new_tokens=settings.max_new_tokens,
+        greedy=settings.greedy,
+        seed=settings.seed,
+        processors=logits_processors(settings),
+        processors_key=processors_key(settings),
+        alternatives=settings.alternatives,
+        stop_at_newline=settings.stop_at_newline,
+    )
     started = time.perf_counter()
-    with torch.inference_mode():
-        length = len(prompt.ids)
-        sequence = torch.empty((1, length + settings.max_new_tokens), dtype=torch.long, device=loaded.device)
-        sequence[0, :length] = torch.from_numpy(prompt.ids).to(loaded.device)
-    step_input, cache = sequence[:, :length], None
-    for index in range(settings.max_new_tokens):
-        with loaded.lock, torch.inference_mode():
-            logits, cache = _last_logits(model, step_input, cache)
-            token, row = _choose(logits, sequence[:, :length], processors, generator, alternatives)
-            sequence[0, length] = token[0]
-            row = row.cpu().numpy()
-        length += 1
-        step_input = sequence[:, length - 1 : length]
-        token_id = int(row[0])
-        alternative_ids = row[3 : 3 + alternatives].astype(np.int64)
-        pieces = tokenizer.batch_decode([[token_id], *alternative_ids[:, None].tolist()])
-        stop_reason: StopReason | None = None
-        if token_id == tokenizer.eos_token_id:
-            stop_reason = "eos"
-        elif settings.stop_at_newline and "\n" in pieces[0]:
-            stop_reason = "newline"
-        elif index == settings.max_new_tokens - 1:
-            stop_reason = "max_new_tokens"
+    for index, event in enumerate(stream_tokens(loaded, request)):
+        # Decoding the pieces here, in the student's own thread, keeps that work off the shared engine.
+        pieces = tokenizer.batch_decode([[event.token_id], *event.alternative_ids[:, None].tolist()])
         yield GenerationStep(
             index=index,
-            token_id=token_id,
+            token_id=event.token_id,
             piece=pieces[0],
-            probability=float(row[1]),
-            filtered_probability=float(row[2]),
-            alternative_ids=alternative_ids,
+            probability=event.probability,
+            filtered_probability=event.filtered_probability,
+            alternative_ids=event.alternative_ids,
             alternative_pieces=tuple(pieces[1:]),
-            alternative_probs=row[3 + alternatives :].astype(np.float32),
-            elapsed_s=time.perf_counter() - started,
-            stop_reason=stop_reason,
+            alternative_probs=event.alternative_probs,
+            elapsed_s=event.at - started,
+            stop_reason=event.stop,
         )
-        if stop_reason:
-            return
 
 
 # ---------------------------------------------------------------------------------------
@@ -482,19 +460,14 @@ class NextTokenDistribution:
 
 
 def next_token_distribution(loaded: LoadedModel, prompt: PreparedPrompt, top: int = TOP_ALTERNATIVES) -> NextTokenDistribution:
-    with loaded.lock, torch.inference_mode():
-        input_ids = torch.from_numpy(prompt.ids)[None].to(loaded.device)
-        logits, _ = _last_logits(loaded.model, input_ids, None)
-        log_probs = logits.log_softmax(-1)
-        entropy_bits = float(-(log_probs.exp() * log_probs).sum() / math.log(2))
-        best = log_probs.topk(top)
-        ids = best.indices.cpu().numpy()
-        probs = best.values.exp().cpu().numpy().astype(np.float32)
+    request = ScoreRequest(prompt=tuple(int(token) for token in prompt.ids), shared=prompt.shared_tokens,
+                           answer_length=0, top=top)
+    (distribution,) = score(loaded, [request])
     return NextTokenDistribution(
-        ids=ids,
-        pieces=tuple(loaded.tokenizer.batch_decode(ids[:, None].tolist())),
-        probs=probs,
-        entropy_bits=entropy_bits,
+        ids=distribution.ids,
+        pieces=tuple(loaded.tokenizer.batch_decode(distribution.ids[:, None].tolist())),
+        probs=distribution.probs,
+        entropy_bits=distribution.entropy_bits,
     )
 
 
@@ -533,45 +506,11 @@ def _shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     return length
 
 
-def _expanded(cache: DynamicCache, batch: int, config) -> DynamicCache:
-    """A fresh cache holding `cache`'s keys and values once per batch row (the original stays untouched)."""
-    return DynamicCache(
-        ddp_cache_data=[(keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1)) for keys, values, _ in cache],
-        config=config,
-    )
-
-
-def _score_batch(
-    loaded: LoadedModel, rows: list[list[int]], answers: list[list[int]], prefix_cache: DynamicCache | None
-) -> list[tuple[float, bool, int]]:
-    """(P(answer), every answer token is the argmax, the first token's argmax) for each row = rest of prompt + answer."""
-    model = loaded.model
-    batch = torch.full((len(rows), max(len(row) for row in rows)), loaded.tokenizer.eos_token_id, dtype=torch.long)
-    for index, row in enumerate(rows):
-        batch[index, : len(row)] = torch.tensor(row)
-    cache = _expanded(prefix_cache, len(rows), model.config) if prefix_cache is not None else None
-    log_probs = model(input_ids=batch.to(loaded.device), past_key_values=cache).logits.float().log_softmax(-1)
-    scores = []
-    for index, (row, answer) in enumerate(zip(rows, answers)):
-        first = len(row) - len(answer) - 1  # the position whose output predicts the answer's first token
-        predicted = log_probs[index, first : first + len(answer)]
-        target = torch.tensor(answer, device=predicted.device)
-        scores.append(
-            (
-                float(predicted.gather(-1, target[:, None]).sum().exp()),
-                bool((predicted.argmax(-1) == target).all()),
-                int(predicted[0].argmax()),
-            )
-        )
-    return scores
-
-
 def score_answers(loaded: LoadedModel, prompts: Sequence[str], continuations: Sequence[str]) -> AnswerScores:
-    """Teacher-forced scores of `continuations` (e.g. " fromage") after `prompts`, a batch at a time.
+    """Teacher-forced scores of `continuations` (e.g. " fromage") after `prompts`.
 
-    Prompts that share a start (the task and the same k demonstrations) run it once, through the KV cache.
-    Rows are right-padded: with causal attention no real token ever sees the padding after it. The model
-    lock is taken per batch, so a long experiment lets other students' generations through in between.
+    Prompts that share a start (the task and the same k demonstrations) compute it once: the engine caches
+    it, and runs the items with everyone else's requests, a few of one student's at a time.
     """
     if len(prompts) != len(continuations) or not prompts:
         raise ValueError("give one expected answer per prompt, and at least one prompt")
@@ -580,23 +519,16 @@ def score_answers(loaded: LoadedModel, prompts: Sequence[str], continuations: Se
     answer_ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in continuations]
     if any(not ids for ids in prompt_ids) or any(not ids for ids in answer_ids):
         raise ValueError("every prompt and every expected answer needs some text")
-    shared = _shared_prefix_length(prompt_ids)
-    prefix_cache = None
-    if shared:
-        with loaded.lock, torch.inference_mode():
-            prefix = torch.tensor([prompt_ids[0][:shared]], device=loaded.device)
-            prefix_cache = loaded.model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
-    scores = []
-    for start in range(0, len(prompts), SCORE_BATCH_SIZE):
-        batch = slice(start, start + SCORE_BATCH_SIZE)
-        rows = [ids[shared:] + answer for ids, answer in zip(prompt_ids[batch], answer_ids[batch])]
-        with loaded.lock, torch.inference_mode():
-            scores += _score_batch(loaded, rows, answer_ids[batch], prefix_cache)
-    probabilities, correct, guesses = zip(*scores)
+    shared = _shared_prefix_length(prompt_ids) if len(prompt_ids) > 1 else 0
+    requests = [
+        ScoreRequest(prompt=tuple(ids + answer), shared=shared, answer_length=len(answer))
+        for ids, answer in zip(prompt_ids, answer_ids)
+    ]
+    scores = score(loaded, requests)
     return AnswerScores(
-        probabilities=np.array(probabilities, dtype=np.float32),
-        correct=np.array(correct, dtype=bool),
-        first_guesses=tuple(tokenizer.batch_decode([[guess] for guess in guesses])),
+        probabilities=np.array([math.exp(result.log_probability) for result in scores], dtype=np.float32),
+        correct=np.array([result.all_argmax for result in scores], dtype=bool),
+        first_guesses=tuple(tokenizer.batch_decode([[result.first_argmax] for result in scores])),
     )
 
 

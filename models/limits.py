@@ -42,10 +42,8 @@ MAX_TOP_K = 500  # top-k filter; 0 switches it off
 MAX_REPETITION_PENALTY = 3.0
 # Generation: alternatives recorded per generated token (and bars in the next-token chart).
 TOP_ALTERNATIVES = 10
-# Few-shot experiment: k runs 0..this, and items are scored this many at a time (each row copies the
-# shared prompt's KV cache, so this bounds the memory one experiment takes).
+# Few-shot experiment: k runs 0..this (its items go to the engine a few at a time: ENGINE_SESSION_SEQUENCES).
 MAX_EXPERIMENT_SHOTS = 8
-SCORE_BATCH_SIZE = 8
 
 # Attention page, induction heads: GPT-2 reads this many random tokens, then the same tokens again.
 # The cached result keeps every weight, 12 × 12 × (2p + 1)² floats: 23 MB at the maximum.
@@ -61,3 +59,27 @@ MAX_CLICK_TOKENS = 128
 # resident memory plus the new model would pass this budget (MB; LECTURE_LAB_MEMORY_BUDGET_MB overrides).
 # 2200 MB leaves room under Streamlit Community Cloud's ~2.7 GB for the Python heap and page reruns.
 MEMORY_BUDGET_MB = 2200
+
+# Inference engines (models/engine.py, models/continuous_batching.py): what a whole class may ask at once.
+# Generations decoding together in one step: throughput on 2 CPUs still grows from 32 to 64 rows.
+ENGINE_MAX_SEQUENCES = 64
+# Requests of one session admitted at once (the k-shot experiment sends 180 scoring requests):
+# the rest wait their turn between other students' requests.
+ENGINE_SESSION_SEQUENCES = 8
+# Prompt tokens read per step besides the decoding rows, shared out between sessions; a longer prompt
+# is read in chunks over several steps, so one long prompt never stalls everybody's next token.
+ENGINE_STEP_TOKENS = 256
+# Keys and values of the running generations (per causal LM), and the shared-prompt-start cache
+# inside that. GPT-2 holds 74 KB per token in fp32: 320 MB is about 4,300 tokens.
+ENGINE_KV_BUDGET_MB = 320
+ENGINE_PREFIX_CACHE_MB = 64
+# Batch lanes (BERT, CLIP, attention maps): tokens in one padded forward pass, so one batch stays
+# around a second on 2 CPUs; a single longer request runs alone.
+ENGINE_BATCH_TOKENS = 1024
+# Attention maps return every weight (layers × heads × n² floats per text), so their batches are smaller.
+ENGINE_ATTENTION_BATCH_TOKENS = 512
+# A prompt start shorter than this is not worth caching.
+MIN_SHARED_PREFIX_TOKENS = 16
+# A generation whose reader has not asked for its tokens for this long (a closed tab whose page thread
+# is gone) is cancelled and its place freed.
+ENGINE_ABANDON_S = 20.0

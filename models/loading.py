@@ -13,7 +13,6 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +23,7 @@ from typing import Any, Callable, Literal
 import torch
 
 from models.limits import HUB_PROBE_TIMEOUT_S
+from models.memory import release_freed_memory
 from models.registry import ModelEntry, get_entry
 
 MODEL_DIR_ENV = "LECTURE_LAB_MODEL_DIR"
@@ -235,8 +235,8 @@ class LoadedModel:
     """A model ready for inference, shared read-only by every browser session.
 
     `tokenizer` is a transformers tokenizer, or open_clip's tokenizer for CLIP;
-    `preprocess` is CLIP's image transform (None for text models). `lock` serialises
-    inference so concurrent students queue instead of oversubscribing the CPU.
+    `preprocess` is CLIP's image transform (None for text models). `engine` (models/engine.py,
+    created on first use) runs every inference on the model, batching what all students ask at once.
     """
 
     entry: ModelEntry
@@ -248,7 +248,7 @@ class LoadedModel:
     source: ModelSource
     load_seconds: float
     notice: str | None = None
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    engine: Any = field(default=None, repr=False, compare=False)
 
 
 def load_model(
@@ -436,17 +436,3 @@ def _read_safetensors_into(targets: dict[str, torch.Tensor], path: Path) -> bool
                         raise EOFError(f"{path} ends inside tensor {name}")
                     target.copy_(torch.frombuffer(raw, dtype=dtype).reshape(target.shape))
     return True
-
-
-def release_freed_memory() -> None:
-    """Hand memory freed by Python and torch back to the system (glibc keeps it otherwise).
-
-    Without this the server's resident memory stays at its high-water mark after a model load or
-    eviction, and the memory budget would see memory that is in fact free.
-    """
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
-        pass

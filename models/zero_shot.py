@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from models.engine import BatchKind, engine_for
 from models.limits import MAX_LABELS, MAX_TEMPLATES
 from models.loading import LoadedModel
 
@@ -33,9 +34,11 @@ DEFAULT_TEMPLATE = "a photo of a {}"
 LABEL_SLOT = "{}"
 TEMPLATES_PATH = Path(__file__).resolve().parent.parent / "assets" / "clip_templates.json"
 
-# Prompts encoded per forward pass, and images per forward pass: bounded activation memory.
+# Prompts and images per forward pass of the model's engine (bounded activation memory, and about a
+# second of work at most, so other students' requests get in between); a long job is sent in chunks.
 TEXT_BATCH = 256
-IMAGE_BATCH = 32
+TEXT_CHUNK = 64
+IMAGE_BATCH = 16
 
 # Linear probe: examples per class, and how many random draws of them are averaged.
 PROBE_SHOTS = (1, 2, 4, 8, 16)
@@ -248,14 +251,19 @@ def _fit_label(label: str, templates: Sequence[str], tokenizer: Any, context_len
 
 
 def encode_prompts(loaded: LoadedModel, prompts: Sequence[str]) -> np.ndarray:
-    """Unit text vectors, (prompts, dim) float32, in one batched pass per TEXT_BATCH prompts."""
+    """Unit text vectors, (prompts, dim) float32, encoded on the model's engine with other students' prompts."""
     tokens = loaded.tokenizer(list(prompts))
-    parts = []
-    with loaded.lock, torch.inference_mode():
-        for start in range(0, len(tokens), TEXT_BATCH):
-            batch = tokens[start : start + TEXT_BATCH].to(loaded.device)
-            parts.append(F.normalize(encode_text_trimmed(loaded.model, batch).float(), dim=-1).cpu())
-    return torch.cat(parts).numpy()
+    chunks = [tokens[start : start + TEXT_CHUNK] for start in range(0, len(tokens), TEXT_CHUNK)]
+    return np.concatenate(engine_for(loaded).call_many(CLIP_TEXT, chunks))
+
+
+def _text_batch(loaded: LoadedModel, chunks: list[torch.Tensor]) -> list[np.ndarray]:
+    # Trimmed to the batch's longest prompt: CLIP's text tower is causal, so no prompt sees the others' length.
+    vectors = F.normalize(encode_text_trimmed(loaded.model, torch.cat(chunks).to(loaded.device)).float(), dim=-1)
+    return np.split(vectors.cpu().numpy(), np.cumsum([len(chunk) for chunk in chunks])[:-1])
+
+
+CLIP_TEXT = BatchKind("clip text", _text_batch, max_cost=TEXT_BATCH, cost=len)
 
 
 def encode_text_trimmed(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
@@ -310,17 +318,29 @@ def encode_images(
 ) -> np.ndarray:
     """Unit image vectors, (images, dim) float32, through the model's own preprocessing.
 
-    The lock is taken per batch, so other students' requests interleave with a long run.
+    Pictures are preprocessed here, in the student's own thread; the model's engine encodes them
+    IMAGE_BATCH at a time, other students' images in the same batches and their requests in between.
     """
-    parts = []
-    for start in range(0, len(images), IMAGE_BATCH):
-        pixels = torch.stack([loaded.preprocess(image) for image in images[start : start + IMAGE_BATCH]])
-        with loaded.lock, torch.inference_mode():
-            features = loaded.model.encode_image(pixels.to(loaded.device, loaded.dtype))
-            parts.append(F.normalize(features.float(), dim=-1).cpu())
+    chunks = [
+        torch.stack([loaded.preprocess(image) for image in images[start : start + IMAGE_BATCH]])
+        for start in range(0, len(images), IMAGE_BATCH)
+    ]
+    sizes = [len(chunk) for chunk in chunks]
+
+    def images_done(done: int, total: int) -> None:
         if progress is not None:
-            progress(min(start + IMAGE_BATCH, len(images)), len(images))
-    return torch.cat(parts).numpy()
+            progress(sum(sizes[:done]), len(images))
+
+    return np.concatenate(engine_for(loaded).call_many(CLIP_IMAGES, chunks, progress=images_done))
+
+
+def _image_batch(loaded: LoadedModel, chunks: list[torch.Tensor]) -> list[np.ndarray]:
+    features = loaded.model.encode_image(torch.cat(chunks).to(loaded.device, loaded.dtype))
+    vectors = F.normalize(features.float(), dim=-1).cpu().numpy()
+    return np.split(vectors, np.cumsum([len(chunk) for chunk in chunks])[:-1])
+
+
+CLIP_IMAGES = BatchKind("clip images", _image_batch, max_cost=IMAGE_BATCH, cost=len)
 
 
 def logit_scale(loaded: LoadedModel) -> float:

@@ -11,21 +11,17 @@ every session tells the truth about what is in memory.
 from __future__ import annotations
 
 import gc
-import os
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Literal
 
-import psutil
 import streamlit as st
 
-from models.limits import MEMORY_BUDGET_MB
 from models.loading import DeviceChoice, LoadedModel, ModelUnavailable, choose_device, load_model
+from models.memory import memory_budget_mb, server_rss_mb
 from models.registry import MODELS, ModelEntry, get_entry
-
-MEMORY_BUDGET_ENV = "LECTURE_LAB_MEMORY_BUDGET_MB"
 
 State = Literal["not loaded", "loading", "loaded", "unavailable"]
 
@@ -75,19 +71,6 @@ def current_device() -> DeviceChoice:
 
 
 _SOURCE_WORDS = {"local-dir": "local folder", "cache": "local cache", "hub": "downloaded from the Hub"}
-
-
-def memory_budget_mb() -> float:
-    """The server's memory budget: LECTURE_LAB_MEMORY_BUDGET_MB if it is a positive number, else the default."""
-    try:
-        value = float(os.environ.get(MEMORY_BUDGET_ENV, ""))
-    except ValueError:
-        return float(MEMORY_BUDGET_MB)
-    return value if value > 0 else float(MEMORY_BUDGET_MB)
-
-
-def server_rss_mb() -> float:
-    return psutil.Process().memory_info().rss / 1e6
 
 
 def load_reserve_mb(entry: ModelEntry) -> float:

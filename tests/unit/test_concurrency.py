@@ -1,9 +1,9 @@
 """Many students, one shared model: every models/ entry point called from many threads at once on one
-shared tiny model gives exactly what sequential calls give, and every forward pass runs with that
-model's lock held (so the server queues inference on a shared model instead of racing on it).
+shared tiny model gives what sequential calls give, and every forward pass runs on that model's engine
+(so the server batches inference on a shared model instead of racing on it).
 
 Pages hold no torch code (tests/unit/test_registry.py checks that), so these entry points are the only
-way a page reaches a model: proving them safe proves the pages' inference is serialised.
+way a page reaches a model: proving them safe proves the pages' inference goes through the engines.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from models import attention, double_descent, fill_mask, generation, zero_shot
+from models.engine import engine_for
 from models.loading import LoadedModel
 
 THREADS = 8
@@ -147,15 +148,15 @@ def test_concurrent_calls_give_the_same_results_as_sequential_calls(all_jobs):
             assert_same(expected[name], canonical(future.result()), name)
 
 
-def test_every_forward_pass_holds_the_shared_models_lock(all_jobs, tiny_gpt2, tiny_bert, tiny_clip):
-    """A forward pass of any module of a shared model, outside that model's lock, is a race."""
+def test_every_forward_pass_runs_on_the_models_engine(all_jobs, tiny_gpt2, tiny_bert, tiny_clip):
+    """A forward pass of any module of a shared model, outside that model's engine worker, is a race."""
     owner = {id(module): loaded for loaded in (tiny_gpt2, tiny_bert, tiny_clip) for module in loaded.model.modules()}
     unlocked: set[str] = set()
     current: list[str] = []
 
     def check(module: torch.nn.Module, args: Any) -> None:
         loaded = owner.get(id(module))
-        if loaded is not None and not loaded.lock._is_owned():
+        if loaded is not None and not engine_for(loaded).is_worker():
             unlocked.add(f"{current[-1]}: {type(module).__name__}")
 
     handle = torch.nn.modules.module.register_module_forward_pre_hook(check)

@@ -3,18 +3,19 @@ on the tiny random-weight GPT-2 (plus the shipped presets and labelled sets)."""
 
 from __future__ import annotations
 
-import threading
+import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList
 
 from models import generation as gen
 from models.generation import DecodingSettings, Example
-from models.limits import MAX_TEXT_CHARS, SCORE_BATCH_SIZE
+from models.limits import ENGINE_SESSION_SEQUENCES, MAX_TEXT_CHARS
 from tests.conftest import REPO_ROOT
+from tests.engine_tools import wait_until_idle
 
 SEA_OTTER = (
     Example("sea otter", "loutre de mer"),
@@ -267,7 +268,7 @@ def test_per_step_probabilities_match_a_separate_forward_pass(tiny_gpt2):
     assert result.text == tiny_gpt2.tokenizer.decode(result.token_ids.tolist())
 
 
-def test_stream_yields_one_step_at_a_time_and_closing_releases_the_model(tiny_gpt2):
+def test_stream_yields_one_step_at_a_time_and_closing_frees_its_place(tiny_gpt2):
     prompt = prepared(tiny_gpt2, PROMPTS[2], max_new_tokens=30)
     stream = gen.stream_generation(tiny_gpt2, prompt, DecodingSettings(max_new_tokens=30))
     steps = [next(stream) for _ in range(3)]
@@ -275,11 +276,7 @@ def test_stream_yields_one_step_at_a_time_and_closing_releases_the_model(tiny_gp
     assert [step.index for step in steps] == [0, 1, 2]
     assert all(step.stop_reason is None for step in steps)
     assert steps[0].elapsed_s <= steps[1].elapsed_s <= steps[2].elapsed_s
-    acquired = []
-    other = threading.Thread(target=lambda: acquired.append(tiny_gpt2.lock.acquire(timeout=5) and tiny_gpt2.lock.release() is None))
-    other.start()
-    other.join()
-    assert acquired == [True]
+    assert wait_until_idle(tiny_gpt2), "the closed stream still holds a place in the engine"
     partial = gen.collect_generation(tiny_gpt2.tokenizer, prompt, steps)
     assert partial.stop_reason == "stopped" and len(partial.token_ids) == 3
 
@@ -291,29 +288,32 @@ def test_prompt_that_does_not_fit_the_context_is_refused(tiny_gpt2):
         next(gen.stream_generation(tiny_gpt2, too_long, DecodingSettings(max_new_tokens=12)))
 
 
-class ScriptedModel(torch.nn.Module):
-    """A stand-in causal LM that always makes the next token of `script` the most likely."""
+class ForceScript(LogitsProcessor):
+    """Makes the n-th new token `script[n]`, whatever the model thinks: the stop rules see chosen tokens."""
 
-    def __init__(self, script: list[int], vocab: int) -> None:
-        super().__init__()
-        self.script, self.vocab, self.calls = script, vocab, 0
+    def __init__(self, script: list[int], prompt_length: int) -> None:
+        self.script, self.prompt_length = script, prompt_length
 
-    def forward(self, input_ids, past_key_values=None, use_cache=True, logits_to_keep=0):
-        logits = torch.zeros(1, 1, self.vocab)
-        logits[0, 0, self.script[self.calls]] = 10.0
-        self.calls += 1
-        return SimpleNamespace(logits=logits, past_key_values=None)
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        forced = torch.full_like(scores, -math.inf)
+        forced[:, self.script[input_ids.shape[1] - self.prompt_length]] = 0.0
+        return forced
+
+
+def scripted(monkeypatch, script: list[int], prompt) -> None:
+    monkeypatch.setattr(gen, "logits_processors", lambda settings: LogitsProcessorList([ForceScript(script, len(prompt.ids))]))
+    monkeypatch.setattr(gen, "processors_key", lambda settings: ("script", tuple(script)))
 
 
 @pytest.mark.parametrize("stop_at_newline", [True, False])
-def test_stop_at_newline(tiny_gpt2, stop_at_newline):
+def test_stop_at_newline(tiny_gpt2, stop_at_newline, monkeypatch):
     tokenizer = tiny_gpt2.tokenizer
     tokens = tokenizer(" loutre\n de mer")["input_ids"]
     newline_at = next(i for i, token in enumerate(tokens) if "\n" in tokenizer.decode([token]))
-    loaded = SimpleNamespace(model=ScriptedModel(tokens, len(tokenizer)), tokenizer=tokenizer, device="cpu",
-                             lock=threading.RLock(), entry=tiny_gpt2.entry)
+    prompt = prepared(tiny_gpt2, "otter ->")
+    scripted(monkeypatch, tokens, prompt)
     settings = DecodingSettings(max_new_tokens=len(tokens), stop_at_newline=stop_at_newline)
-    result = gen.generate(loaded, prepared(tiny_gpt2, "otter ->"), settings)
+    result = gen.generate(tiny_gpt2, prompt, settings)
     if stop_at_newline:
         assert result.stop_reason == "newline" and len(result.steps) == newline_at + 1
     else:
@@ -321,12 +321,12 @@ def test_stop_at_newline(tiny_gpt2, stop_at_newline):
     assert result.answer == "loutre"
 
 
-def test_end_of_text_stops_generation(tiny_gpt2):
+def test_end_of_text_stops_generation(tiny_gpt2, monkeypatch):
     tokenizer = tiny_gpt2.tokenizer
     script = tokenizer(" merci")["input_ids"] + [tokenizer.eos_token_id, 11]
-    loaded = SimpleNamespace(model=ScriptedModel(script, len(tokenizer)), tokenizer=tokenizer, device="cpu",
-                             lock=threading.RLock(), entry=tiny_gpt2.entry)
-    result = gen.generate(loaded, prepared(tiny_gpt2, "thanks ->"), DecodingSettings(max_new_tokens=10))
+    prompt = prepared(tiny_gpt2, "thanks ->")
+    scripted(monkeypatch, script, prompt)
+    result = gen.generate(tiny_gpt2, prompt, DecodingSettings(max_new_tokens=10))
     assert result.stop_reason == "eos"
     assert result.token_ids.tolist() == script[:-1]
 
@@ -364,7 +364,7 @@ def per_prompt_scores(loaded, prompts, continuations):
 
 
 def test_scores_match_separate_forward_passes_across_batches(tiny_gpt2):
-    items = [Example(f"word{i}", f"mot{i}") for i in range(SCORE_BATCH_SIZE + 3)]
+    items = [Example(f"word{i}", f"mot{i}") for i in range(ENGINE_SESSION_SEQUENCES + 3)]
     prompts = [gen.build_prompt("Translate English to French:", SEA_OTTER, item.input, 2) for item in items]
     answers = [gen.answer_continuation(item.output, " => ") for item in items]
     scores = gen.score_answers(tiny_gpt2, prompts, answers)

@@ -10,7 +10,8 @@ import pytest
 
 from models.limits import MEMORY_BUDGET_MB
 from models.registry import get_entry
-from ui.loaders import MEMORY_BUDGET_ENV, ModelCache, load_reserve_mb, memory_budget_mb
+from models.memory import MEMORY_BUDGET_ENV, memory_budget_mb
+from ui.loaders import ModelCache, load_reserve_mb
 
 
 def fake_model(key: str) -> SimpleNamespace:

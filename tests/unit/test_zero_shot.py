@@ -119,8 +119,8 @@ def test_trimming_is_generic_over_custom_text_clip_and_falls_back_when_not_causa
     assert (zs._causal_text_tower(model) is None) == no_causal_mask
 
 
-def test_encode_prompts_batches_past_text_batch(tiny_clip, monkeypatch):
-    monkeypatch.setattr(zs, "TEXT_BATCH", 2)
+def test_encode_prompts_sent_in_chunks_equal_one_pass(tiny_clip, monkeypatch):
+    monkeypatch.setattr(zs, "TEXT_CHUNK", 2)
     prompts = [f"a photo of {n} cats" for n in range(5)]
     expected = reference_text_vectors(tiny_clip.model, tiny_clip.tokenizer, prompts).numpy()
     np.testing.assert_allclose(zs.encode_prompts(tiny_clip, prompts), expected, atol=1e-5)
