@@ -8,6 +8,7 @@ script alone, no sidebar, a "Page not found" dialog) until someone opens the hom
 import streamlit as st
 
 from ui.catalogue import DEMOS
+from ui.engine_wait import model_requests
 from ui.lecture import apply_lecture_style
 from ui.sidebar import render_sidebar
 
@@ -20,6 +21,7 @@ page = st.navigation({"Lecture Lab": [home], "Demos": demos})
 show_model_status = render_sidebar()
 apply_lecture_style()
 try:
-    page.run()
+    with model_requests():  # the page's model calls are this session's, and a long wait is shown
+        page.run()
 finally:  # also when the page stops early (st.stop) or asks for a rerun
     show_model_status()

@@ -58,6 +58,7 @@ from ui.generation_charts import (
     token_probability_table,
 )
 from ui.lecture import more_controls
+from ui.engine_wait import model_requests, still_connected
 from ui.loaders import require_model
 from ui.text import show_tokens, visible_token
 from ui.url_state import UrlState
@@ -170,18 +171,25 @@ def describe_truncation(prompt: PreparedPrompt, max_new: int, context: int) -> s
 
 
 def stream_into(loaded, prompt: PreparedPrompt, settings: DecodingSettings, fingerprint, stop_slot, live_slot) -> None:
-    """Generate, showing each token as it comes; Stop (or any change) reruns the page and keeps what came so far."""
+    """Generate, showing each token as it comes; Stop (or any change) reruns the page and keeps what came so far.
+
+    While the class keeps the model busy, `live_slot` says where the request stands; a closed tab ends
+    the generation at its next token, so its place goes to the next student.
+    """
     live = {"fingerprint": fingerprint, "prompt": prompt, "steps": []}
     st.session_state[RESULT_KEY] = live
     stop_slot.button("Stop", icon="⏹️", key="gen__stop", help="Stop generating; the tokens so far are kept.")
     stream = stream_generation(loaded, prompt, settings)
     try:
-        for step in stream:
-            live["steps"].append(step)
-            steps = live["steps"]
-            with live_slot.container():
-                show_tokens([s.piece for s in steps], [s.probability for s in steps])
-                st.caption(f"{len(steps)} / {settings.max_new_tokens} tokens · {step.elapsed_s:.1f} s")
+        with model_requests(live_slot):
+            for step in stream:
+                if not still_connected():
+                    break
+                live["steps"].append(step)
+                steps = live["steps"]
+                with live_slot.container():
+                    show_tokens([s.piece for s in steps], [s.probability for s in steps])
+                    st.caption(f"{len(steps)} / {settings.max_new_tokens} tokens · {step.elapsed_s:.1f} s")
     finally:
         stream.close()
     stop_slot.empty()

@@ -807,12 +807,20 @@ class DecodeLane:
             elif sequence.generator is not None:
                 tokens[index] = torch.multinomial(probs[index], 1, generator=sequence.generator)[0]
         filtered = probs.gather(1, tokens[:, None])[:, 0]
+        failed: set[int] = set()
         for indices in by_processors.values():
-            self._choose_filtered([sequences[i] for i in indices], indices, logits, tokens, filtered)
+            try:
+                self._choose_filtered([sequences[i] for i in indices], indices, logits, tokens, filtered)
+            except Exception as error:  # a request whose settings break its processors fails alone
+                for index in indices:
+                    failed.add(index)
+                    self._drop(sequences[index])
+                    sequences[index].ticket.fail(request_failed(error))
         rows = torch.cat([tokens[:, None].to(probs.dtype), probs.gather(1, tokens[:, None]), filtered[:, None],
                           top.indices.to(probs.dtype), top.values], dim=1).cpu().numpy()
         for index, sequence in enumerate(sequences):
-            self._emit(sequence, rows[index], most, now)
+            if index not in failed:
+                self._emit(sequence, rows[index], most, now)
 
     def _choose_filtered(self, group: list[Sequence], indices: list[int], logits, tokens, filtered) -> None:
         processors = group[0].request.processors

@@ -24,6 +24,7 @@ import torch
 
 from models.limits import HUB_PROBE_TIMEOUT_S
 from models.memory import release_freed_memory
+from models.quantize import INT8_FAMILIES, INT8_NOTICE, int8_requested, quantize_int8
 from models.registry import ModelEntry, get_entry
 
 MODEL_DIR_ENV = "LECTURE_LAB_MODEL_DIR"
@@ -281,6 +282,9 @@ def load_model(
         ) from error
     model.eval()
     model, placed, notice = _place(model, device)
+    if placed.device == "cpu" and entry.family in INT8_FAMILIES and int8_requested():
+        model = quantize_int8(model)
+        notice = " ".join(filter(None, [notice, INT8_NOTICE]))
     release_freed_memory()
     return LoadedModel(
         entry=entry,

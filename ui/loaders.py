@@ -19,6 +19,7 @@ from typing import Callable, Literal
 
 import streamlit as st
 
+from models.engine import EngineLoad
 from models.loading import DeviceChoice, LoadedModel, ModelUnavailable, choose_device, load_model
 from models.memory import memory_budget_mb, server_rss_mb
 from models.registry import MODELS, ModelEntry, get_entry
@@ -111,6 +112,10 @@ class ModelCache:
         with self._lock:
             return list(self._models)
 
+    def loaded(self) -> list[LoadedModel]:
+        with self._lock:
+            return list(self._models.values())
+
     def get(self, key: CacheKey, reserve_mb: float, load: Callable[[], LoadedModel]) -> LoadedModel:
         with self._lock:
             load_lock = self._load_locks.setdefault(key, threading.Lock())
@@ -168,6 +173,11 @@ def _load_with_status(key: str) -> LoadedModel:
         ModelStatus("loaded", detail=_SOURCE_WORDS[loaded.source.kind], since=time.time(), seconds=loaded.load_seconds),
     )
     return loaded
+
+
+def engine_loads() -> dict[str, EngineLoad]:
+    """What each loaded model's engine is doing now (models never used since loading have none)."""
+    return {loaded.entry.key: loaded.engine.load() for loaded in _model_cache().loaded() if loaded.engine is not None}
 
 
 def forget_loaded_models() -> None:

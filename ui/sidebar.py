@@ -8,9 +8,18 @@ import streamlit as st
 
 from models.registry import MODELS
 from ui.lecture import LECTURE_KEY
-from ui.loaders import all_model_status, current_device
+from models.engine import EngineLoad
+from models.quantize import int8_requested
+from ui.loaders import all_model_status, current_device, engine_loads
 
 _STATE_ICONS = {"not loaded": "⚪", "loading": "⏳", "loaded": "🟢", "unavailable": "🔴"}
+
+
+def describe_load(load: EngineLoad | None) -> str:
+    """" · 12 running, 30 waiting" while the class is using a model; nothing when it is idle."""
+    if load is None or not (load.running or load.waiting):
+        return ""
+    return f" · {load.running} running, {load.waiting} waiting"
 
 
 def render_sidebar() -> Callable[[], None]:
@@ -27,14 +36,19 @@ def render_sidebar() -> Callable[[], None]:
             help="Large type, high contrast and fewer controls, for a projector.",
         )
         st.caption(f"**Device:** {current_device().label}")
+        if int8_requested() and current_device().device == "cpu":
+            st.caption("**int8 mode:** GPT-2 and BERT run with 8-bit weights for a big class; their numbers "
+                       "are close to, not exactly, full precision.")
         status_slot = st.expander("Models", expanded=False).empty()
 
     def show_model_status() -> None:
         statuses = all_model_status()
+        loads = engine_loads()
         with status_slot.container():
             for entry in MODELS:
                 status = statuses[entry.key]
-                st.caption(f"{_STATE_ICONS[status.state]} **{entry.display_name}**: {status.describe()}")
+                load = describe_load(loads.get(entry.key))
+                st.caption(f"{_STATE_ICONS[status.state]} **{entry.display_name}**: {status.describe()}{load}")
 
     show_model_status()
     return show_model_status
