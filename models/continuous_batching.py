@@ -53,7 +53,7 @@ from models.limits import (
     ENGINE_STEP_TOKENS,
     MIN_SHARED_PREFIX_TOKENS,
 )
-from models.memory import fits_server_budget, release_freed_memory
+from models.memory import release_freed_memory
 
 _END = object()  # the last item of a generation's event queue
 
@@ -228,7 +228,7 @@ class TailBuffer:
     def _capacity_for(self, tokens: int) -> tuple[int, int]:
         rows = self.row_capacity
         if len(self.rows) + 1 > rows:
-            rows = max(2, 2 ** math.ceil(math.log2(len(self.rows) + 1)))
+            rows = 2 ** math.ceil(math.log2(len(self.rows) + 1))
         return rows, max(self.token_capacity, 16 * math.ceil(tokens / 16))
 
     def growth_for(self, tokens: int) -> int:
@@ -315,11 +315,12 @@ class Sequence:
 @dataclass
 class _DecodeGroup:
     buffer: TailBuffer
-    rows: torch.Tensor  # buffer rows decoding this step
-    tokens: torch.Tensor  # their token indices in the step's input
+    rows: torch.Tensor  # buffer rows decoding this step, in row order
+    tokens: slice  # their token indices in the step's input
     write_at: torch.Tensor  # tail position each row's new key goes to
     length: int  # tail positions read (max over rows)
-    mask: torch.Tensor  # additive (rows in buffer, 1, length)
+    mask: torch.Tensor | None  # additive (rows in buffer, 1, length); None when every row reads `length`
+    every_row: bool  # all the buffer's rows decode this step (no rows to skip)
 
 
 @dataclass
@@ -379,21 +380,26 @@ def _step_forward(model: torch.nn.Module, plan: _Plan, device: str) -> torch.Ten
     for buffer, members in plan.decode:
         rows = [sequence.row for sequence in members]
         writes = [sequence.filled for sequence in members]
-        # Rows not decoding this step (still reading their prompt, or empty) see one position, so
-        # their softmax stays finite; their output is thrown away.
-        lengths = torch.ones(len(buffer.rows), dtype=torch.long)
-        lengths[rows] = torch.tensor(writes) + 1
-        length = int(lengths.max())
-        mask = torch.zeros((len(buffer.rows), length), dtype=dtype)
-        mask.masked_fill_(torch.arange(length)[None, :] >= lengths[:, None], minimum)
+        every_row = len(members) == len(buffer.rows)
+        length = max(writes) + 1
+        mask = None
+        if not every_row or min(writes) != max(writes):
+            # Rows not decoding this step (still reading their prompt) see one position, so their
+            # softmax stays finite; their output is thrown away.
+            lengths = torch.ones(len(buffer.rows), dtype=torch.long)
+            lengths[rows] = torch.tensor(writes) + 1
+            mask = torch.zeros((len(buffer.rows), length), dtype=dtype)
+            mask.masked_fill_(torch.arange(length)[None, :] >= lengths[:, None], minimum)
+            mask = mask.unsqueeze(1).to(device)  # (rows, 1, length)
         groups.append(
             _DecodeGroup(
                 buffer=buffer,
                 rows=torch.tensor(rows, dtype=torch.long, device=device),
-                tokens=torch.arange(index, index + len(members), device=device),
+                tokens=slice(index, index + len(members)),
                 write_at=torch.tensor(writes, dtype=torch.long, device=device),
                 length=length,
-                mask=mask.unsqueeze(1).to(device),  # (rows, 1, length)
+                mask=mask,
+                every_row=every_row,
             )
         )
         index += len(members)
@@ -447,17 +453,23 @@ def _decode_attention(group: _DecodeGroup, layer: int, query, key, value, scalin
     keys[group.rows, :, group.write_at] = key[group.tokens]
     values[group.rows, :, group.write_at] = value[group.tokens]
     rows = len(buffer.rows)
-    queries = query.new_zeros((rows, *query.shape[1:]))
-    queries[group.rows] = query[group.tokens]
+    if group.every_row:
+        queries = query[group.tokens]
+    else:
+        queries = query.new_zeros((rows, *query.shape[1:]))
+        queries[group.rows] = query[group.tokens]
     own_keys, own_values = keys[:rows, :, : group.length], values[:rows, :, : group.length]
     # (rows, heads, 1, d) @ (rows, heads, d, length): a slice of the buffer, read in place.
-    own_scores = torch.matmul(queries.unsqueeze(2), own_keys.transpose(-1, -2)).squeeze(2) * scaling + group.mask
+    own_scores = torch.matmul(queries.unsqueeze(2), own_keys.transpose(-1, -2)).squeeze(2) * scaling
+    if group.mask is not None:
+        own_scores = own_scores + group.mask
 
     def own_apply(weights: torch.Tensor) -> torch.Tensor:  # (heads, rows, length) -> (heads, rows, d)
         return torch.matmul(weights.transpose(0, 1).unsqueeze(2), own_values).squeeze(2).transpose(0, 1)
 
     out = _attend(buffer.prefix, layer, queries.transpose(0, 1), own_scores.transpose(0, 1), own_apply, scaling)
-    return out.transpose(0, 1)[group.rows]
+    out = out.transpose(0, 1)
+    return out if group.every_row else out[group.rows]
 
 
 def _chunk_attention(chunk: _Chunk, layer: int, query, key, value, scaling: float) -> torch.Tensor:
@@ -482,6 +494,7 @@ def _build_plan(decoding: list[Sequence], chunks: list[tuple[Sequence, int]]) ->
     for sequence in decoding:
         by_buffer.setdefault(id(sequence.buffer), (sequence.buffer, []))[1].append(sequence)
     for buffer, members in by_buffer.values():
+        members.sort(key=lambda sequence: sequence.row)
         plan.decode.append((buffer, members))
         for sequence in members:
             plan.outputs.append((sequence, len(plan.ids), sequence.filled))
@@ -523,6 +536,8 @@ class DecodeLane:
         self.tokens_per_s = 40.0  # a first guess, replaced by measurement after the first step
         self.step_s = 0.05
         self.steps = 0
+        self.tokens_run = 0  # tokens through the model so far (a shared prefix counts once)
+        self.most_active = 0  # the most sequences ever running together
         engine.when_idle(release_freed_memory)
 
     # Bookkeeping (under the engine's lock) ------------------------------------------------------
@@ -602,6 +617,7 @@ class DecodeLane:
             if admitted is False:
                 break  # out of memory for now: wait for running requests to finish, in order
             per_session[ticket.session] = per_session.get(ticket.session, 0) + 1
+        self.most_active = max(self.most_active, len(self.active))
 
     def _shared_ids(self, request) -> tuple[int, ...]:
         limit = len(request.prompt) - 1
@@ -624,9 +640,9 @@ class DecodeLane:
             buffer = self.buffers.get(id(prefix)) or TailBuffer(prefix, self.shape, self.dtype, self.device)
         else:
             buffer = TailBuffer(None, self.shape, self.dtype, self.device)
-        growth = buffer.growth_for(sequence.capacity)
-        fits = self.kv_bytes() + growth <= self.kv_budget and fits_server_budget(growth)
-        if not fits and self.active:
+        # The server's memory budget counts this lane's whole kv_budget from the moment the model loads
+        # (ui/loaders.py), so staying inside kv_budget keeps the server inside its budget too.
+        if self.kv_bytes() + buffer.growth_for(sequence.capacity) > self.kv_budget and self.active:
             return False
         buffer.add(sequence)
         self.buffers[id(prefix) if prefix is not None else id(sequence)] = buffer
@@ -697,6 +713,7 @@ class DecodeLane:
         elapsed = time.perf_counter() - started
         with self.engine.lock:
             self.steps += 1
+            self.tokens_run += len(plan.ids)
             self.step_s = 0.7 * self.step_s + 0.3 * elapsed
             self.tokens_per_s = 0.7 * self.tokens_per_s + 0.3 * len(plan.ids) / max(elapsed, 1e-6)
 
@@ -921,6 +938,16 @@ def score(loaded: Any, requests: Seq[ScoreRequest]) -> list[AnswerScore | Distri
     finally:
         for ticket in tickets:
             ticket.cancel()
+
+
+def unclaimed_kv_mb(loaded: Any) -> float:
+    """Memory a causal LM's engine may still take for keys and values (its budget minus what it holds)."""
+    if loaded.entry.family != "causal-lm":
+        return 0.0
+    engine = getattr(loaded, "engine", None)
+    lane = engine.existing_lane("decode") if engine is not None else None
+    held = lane.kv_bytes() if lane is not None else 0
+    return max(0.0, ENGINE_KV_BUDGET_MB - held / 1e6)
 
 
 def forget_prefixes(loaded: Any) -> None:

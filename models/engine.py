@@ -62,7 +62,7 @@ class QueueStatus:
         if self.running:
             timing = f", about {math.ceil(self.eta_s)} s to go" if self.eta_s else ""
             return "running" + timing
-        people = f"{self.ahead} request{'' if self.ahead == 1 else 's'} ahead"
+        people = "next in line" if self.ahead == 0 else f"{self.ahead} request{'' if self.ahead == 1 else 's'} ahead"
         return people + (f", about {math.ceil(self.eta_s)} s" if self.eta_s is not None else "")
 
 
@@ -188,6 +188,10 @@ class Engine:
             if name not in self._lanes:
                 self._lanes[name] = make()
             return self._lanes[name]
+
+    def existing_lane(self, name: str) -> Lane | None:
+        with self.lock:
+            return self._lanes.get(name)
 
     def when_idle(self, action: Callable[[], None]) -> None:
         """Run `action` on the worker each time it runs out of work (e.g. hand memory back)."""

@@ -29,11 +29,6 @@ def server_rss_mb() -> float:
     return psutil.Process().memory_info().rss / 1e6
 
 
-def fits_server_budget(extra_bytes: int) -> bool:
-    """Whether the server can take `extra_bytes` more and stay inside its budget."""
-    return server_rss_mb() + extra_bytes / 1e6 <= memory_budget_mb()
-
-
 def release_freed_memory() -> None:
     """Hand memory freed by Python and torch back to the system (glibc keeps it otherwise).
 

@@ -19,7 +19,9 @@ from typing import Callable, Literal
 
 import streamlit as st
 
+from models.continuous_batching import unclaimed_kv_mb
 from models.engine import EngineLoad
+from models.limits import ENGINE_KV_BUDGET_MB
 from models.loading import DeviceChoice, LoadedModel, ModelUnavailable, choose_device, load_model
 from models.memory import memory_budget_mb, server_rss_mb
 from models.registry import MODELS, ModelEntry, get_entry
@@ -75,12 +77,13 @@ _SOURCE_WORDS = {"local-dir": "local folder", "cache": "local cache", "hub": "do
 
 
 def load_reserve_mb(entry: ModelEntry) -> float:
-    """Memory a load of `entry` may need at its peak (measured with bench/bench_app.py): its own size.
+    """Memory a load of `entry` may need (measured with bench/bench_app.py): its own size, plus for a
+    causal LM the keys and values its engine may hold while a class generates (ENGINE_KV_BUDGET_MB).
 
     transformers maps the safetensors file and keeps using those pages; CLIP's weights are read
     straight into the model's tensors (models.loading._read_clip_weights), never held twice.
     """
-    return entry.size_mb
+    return entry.size_mb + (ENGINE_KV_BUDGET_MB if entry.family == "causal-lm" else 0)
 
 
 CacheKey = tuple[str, str]  # (registry key, device)
@@ -90,8 +93,10 @@ class ModelCache:
     """Loaded models, least recently used first, kept under a memory budget. No Streamlit here.
 
     `get` loads a missing model at most once however many sessions ask at the same time; before the
-    load it lets go of the least recently used models until the server's RSS plus the new model's
-    reserve fits the budget (a model still in use by a running page is freed when that page finishes).
+    load it lets go of the least recently used models until the server's RSS, plus what the loaded
+    models' engines may still claim (`claimable_mb`: keys and values not yet allocated), plus the new
+    model's reserve fits the budget (a model still in use by a running page is freed when that page
+    finishes).
     """
 
     def __init__(
@@ -99,10 +104,12 @@ class ModelCache:
         budget_mb: Callable[[], float] = memory_budget_mb,
         rss_mb: Callable[[], float] = server_rss_mb,
         on_evict: Callable[[str], None] = lambda key: None,
+        claimable_mb: Callable[[LoadedModel], float] = lambda loaded: 0.0,
     ) -> None:
         self._budget_mb = budget_mb
         self._rss_mb = rss_mb
         self._on_evict = on_evict
+        self._claimable_mb = claimable_mb
         self._models: OrderedDict[CacheKey, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
         self._load_locks: dict[CacheKey, threading.Lock] = {}
@@ -131,12 +138,14 @@ class ModelCache:
             return loaded
 
     def _make_room(self, reserve_mb: float) -> None:
-        projected = self._rss_mb() + reserve_mb
+        with self._lock:
+            claimable = sum(self._claimable_mb(loaded) for loaded in self._models.values())
+        projected = self._rss_mb() + claimable + reserve_mb
         evicted = []
         with self._lock:
             while self._models and projected > self._budget_mb():
                 key, loaded = self._models.popitem(last=False)
-                projected -= loaded.entry.size_mb
+                projected -= loaded.entry.size_mb + self._claimable_mb(loaded)
                 evicted.append(key)
         for key, _ in evicted:
             self._on_evict(key)
@@ -155,7 +164,7 @@ def _note_evicted(key: str) -> None:
 
 @st.cache_resource(show_spinner=False)
 def _model_cache() -> ModelCache:
-    return ModelCache(on_evict=_note_evicted)
+    return ModelCache(on_evict=_note_evicted, claimable_mb=unclaimed_kv_mb)
 
 
 def _load_with_status(key: str) -> LoadedModel:

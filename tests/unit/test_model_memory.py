@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from models.limits import MEMORY_BUDGET_MB
+from models.limits import ENGINE_KV_BUDGET_MB, MEMORY_BUDGET_MB
 from models.registry import get_entry
 from models.memory import MEMORY_BUDGET_ENV, memory_budget_mb
 from ui.loaders import ModelCache, load_reserve_mb
@@ -119,3 +119,16 @@ def test_a_failed_load_caches_nothing():
 def test_budget_from_the_environment(monkeypatch, value, expected):
     monkeypatch.setenv(MEMORY_BUDGET_ENV, value)
     assert memory_budget_mb() == expected
+
+
+def test_keys_and_values_an_engine_may_still_claim_count_against_the_budget():
+    """A class generating on GPT-2 may take ENGINE_KV_BUDGET_MB more: a new model must leave room for it."""
+    server = Server(base_mb=660, budget_mb=2400)
+    server.cache = ModelCache(budget_mb=lambda: server.budget_mb, rss_mb=server.rss_mb, on_evict=server.evicted.append,
+                              claimable_mb=lambda loaded: ENGINE_KV_BUDGET_MB if loaded.entry.family == "causal-lm" else 0)
+    server.use("bert-base-uncased")
+    server.use("gpt2")
+    assert server.evicted == []
+    server.use("clip-vit-b-32-openai")  # 660 + 440 + 548 + 605 = 2253 fits; with GPT-2's 320 MB to come, it does not
+    assert server.evicted == ["bert-base-uncased"]
+    assert load_reserve_mb(get_entry("gpt2")) == get_entry("gpt2").size_mb + ENGINE_KV_BUDGET_MB
