@@ -255,7 +255,17 @@ def show_compare(url: UrlState, text: str) -> None:
             )
 
 
+@st.fragment
 def show_text_views(url: UrlState, view: str, text: str, model_key: str) -> None:
+    """Everything below the text: moving a slider or a picker reruns this part only, not the page.
+
+    Its arguments stay with the session, so they are keys; the result comes from the shared cache.
+    """
+    inspect_text(url, view, text, model_key)
+    url.write()
+
+
+def inspect_text(url: UrlState, view: str, text: str, model_key: str) -> None:
     if not text.strip():
         st.info("Type or paste a sentence above, or pick a preset, to see its attention.", icon="⌨️")
         return
@@ -277,7 +287,14 @@ def show_text_views(url: UrlState, view: str, text: str, model_key: str) -> None
         show_rollout(result, layer, hide, merge)
 
 
+@st.fragment
 def show_induction(url: UrlState) -> None:
+    """The induction view; its controls rerun this part only."""
+    inspect_induction(url)
+    url.write()
+
+
+def inspect_induction(url: UrlState) -> None:
     st.markdown(INDUCTION_CARD)
     st.caption("This view builds its own sequence of random tokens: it does not use the text above.")
     left, middle, right = st.columns(3)

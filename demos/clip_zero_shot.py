@@ -323,7 +323,10 @@ def probe_data() -> tuple[str, zs.LabelledImages | None]:
     return "uploads:" + ",".join(sorted(image.digest[:16] for image in good)), data
 
 
-def probe_section(loaded: LoadedModel, template: str) -> None:
+@st.fragment
+def probe_section(model_key: str, template: str) -> None:
+    """The linear probe: its controls rerun this part only. Keys as arguments: they stay with the session."""
+    loaded = require_model(model_key)
     st.markdown(
         "**Transfer learning in one chart.** Keep CLIP's image encoder frozen and fit only a new output layer "
         "(logistic regression) on a few labelled examples per class, then compare with zero-shot CLIP, "
@@ -401,7 +404,7 @@ def clip_page() -> None:
         your_template = zs.check_templates(
             [st.session_state[url.key("template")]], loaded.tokenizer, loaded.entry.context_length
         ).items[0]
-        probe_section(loaded, your_template)
+        probe_section(model_key, your_template)
     url.write()
     url.show_ignored()
 

@@ -45,7 +45,7 @@ from models.limits import (
     MIN_NEW_TOKENS,
 )
 from models.registry import default_model, get_entry, models_of
-from ui.figures import show_figure
+from ui.figures import figure_once, show_figure
 from ui.generation_charts import (
     alternatives_figure,
     alternatives_table,
@@ -196,7 +196,7 @@ def stream_into(loaded, prompt: PreparedPrompt, settings: DecodingSettings, fing
     live_slot.empty()
 
 
-def show_result(result: GenerationResult, expected: str) -> None:
+def show_result(result: GenerationResult, expected: str, fingerprint) -> None:
     steps = result.steps
     if not steps:
         st.info("Stopped before the first token.")
@@ -213,7 +213,19 @@ def show_result(result: GenerationResult, expected: str) -> None:
         st.text(f"Answer (first line): {result.answer!r} {verdict} the expected {expected.strip()!r}")
     with st.expander("Prompt + generated text, as plain text"):
         st.code(result.prompt.text + result.text, language=None, wrap_lines=True)
+    per_token_view(fingerprint)
 
+
+@st.fragment
+def per_token_view(fingerprint) -> None:
+    """The step picker and its charts: picking a step reruns this part only, not the page.
+
+    Reads the result from the session (a fragment's arguments stay with the session, so they are kept small).
+    """
+    result = current_result(fingerprint)
+    if result is None:
+        return
+    steps = result.steps
     st.subheader("Per-token view")
     last = len(steps) - 1
     step_key = url.int("step", default=0, lo=0, hi=MAX_NEW_TOKENS - 1)
@@ -228,9 +240,20 @@ def show_result(result: GenerationResult, expected: str) -> None:
     )
     left, right = st.columns(2)
     with left:
-        show_figure(alternatives_figure(steps[index]), name="alternatives_at_step", table=alternatives_table(steps[index]))
+        show_figure(figure_once((fingerprint, "alternatives", index), lambda: alternatives_figure(steps[index])),
+                    name="alternatives_at_step", table=alternatives_table(steps[index]))
     with right:
-        show_figure(token_probability_figure(result), name="token_probabilities", table=token_probability_table(result))
+        show_figure(figure_once((fingerprint, "token probabilities", len(steps)), lambda: token_probability_figure(result)),
+                    name="token_probabilities", table=token_probability_table(result))
+    url.write()
+
+
+def current_result(fingerprint) -> GenerationResult | None:
+    """The session's generation for `fingerprint`, collected once when its stream ended."""
+    state = st.session_state.get(RESULT_KEY)
+    if not state or state["fingerprint"] != fingerprint:
+        return None
+    return state.get("result")
 
 
 def generate_tab(loaded, model_key, prompt, settings, expected) -> None:
@@ -242,7 +265,9 @@ def generate_tab(loaded, model_key, prompt, settings, expected) -> None:
         stream_into(loaded, prompt, settings, fingerprint, stop_slot, live_slot)
     state = st.session_state.get(RESULT_KEY)
     if state and state["fingerprint"] == fingerprint:
-        show_result(collect_generation(loaded.tokenizer, state["prompt"], state["steps"]), expected)
+        if "result" not in state or len(state["result"].steps) != len(state["steps"]):
+            state["result"] = collect_generation(loaded.tokenizer, state["prompt"], state["steps"])
+        show_result(state["result"], expected, fingerprint)
     elif state:
         st.caption("The prompt or settings changed since the last generation: press Generate.")
     else:
@@ -469,8 +494,10 @@ def generation_page() -> None:
                 st.warning(truncation)
             with st.expander("The prompt's tokens"):
                 show_tokens(prompt.pieces)
-            distribution = cached_next_tokens(loaded, model_key, loaded.device, tuple(prompt.ids.tolist()), prompt)
-            show_figure(next_token_figure(distribution), name="next_token_distribution", table=next_token_table(distribution))
+            ids = tuple(prompt.ids.tolist())
+            distribution = cached_next_tokens(loaded, model_key, loaded.device, ids, prompt)
+            show_figure(figure_once((model_key, ids, "next token"), lambda: next_token_figure(distribution)),
+                        name="next_token_distribution", table=next_token_table(distribution))
 
     st.subheader("3 · Generate, compare, experiment")
     generate_view, shots_view, experiment_view = st.tabs(["▶️ Generate", "⚖️ k = 0 / 1 / few", "📈 k = 0…8 experiment"])

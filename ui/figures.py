@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
+from typing import Callable, Hashable
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -29,6 +31,26 @@ def style_figure(fig: go.Figure) -> go.Figure:
     if lecture_mode():
         fig.update_layout(template="simple_white")
     return fig
+
+
+# Figures each session keeps built (the last few results' ones); each is well under a megabyte.
+FIGURES_KEPT = 8
+
+
+def figure_once(key: Hashable, build: Callable[[], go.Figure]) -> go.Figure:
+    """The figure for `key` (a result's fingerprint and the chart's name), built on the first call only.
+
+    A page reruns on every click; rebuilding the same plotly figure each time was a good part of the
+    server's work per request when a class uses the app at once.
+    """
+    memo: OrderedDict = st.session_state.setdefault("ll__figures", OrderedDict())
+    if key in memo:
+        memo.move_to_end(key)
+        return memo[key]
+    memo[key] = figure = build()
+    while len(memo) > FIGURES_KEPT:
+        memo.popitem(last=False)
+    return figure
 
 
 def show_figure(fig: go.Figure, *, name: str, table: pd.DataFrame | None = None, key: str | None = None) -> None:
