@@ -63,7 +63,7 @@ def label_vectors(model_key: str, device: str, labels: tuple[str, ...], template
     return zs.embed_labels(_loaded, labels, templates)
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
+@st.cache_data(max_entries=256, show_spinner="Encoding the photo…")
 def image_vector(model_key: str, device: str, digest: str, _loaded: LoadedModel, _image) -> np.ndarray:
     """(dim,) unit vector of one image, keyed on its bytes' digest."""
     return zs.encode_images(_loaded, [_image])[0]

@@ -147,12 +147,12 @@ def examples_table(examples: tuple[Example, ...]) -> tuple[list[Example], int]:
     return complete, incomplete
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner="Asking the model for its next-token distribution…", max_entries=64)
 def cached_next_tokens(_loaded, model_key: str, device: str, ids: tuple[int, ...], _prompt: PreparedPrompt) -> NextTokenDistribution:
     return next_token_distribution(_loaded, _prompt)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner="Scoring the items…", max_entries=64)
 def cached_shot_scores(_loaded, model_key: str, device: str, set_key: str, k: int) -> AnswerScores:
     return score_shots(_loaded, LABELLED[set_key], k)
 

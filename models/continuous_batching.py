@@ -537,6 +537,8 @@ class DecodeLane:
         self.step_s = 0.05
         self.steps = 0
         self.tokens_run = 0  # tokens through the model so far (a shared prefix counts once)
+        self.answered = 0
+        self.stopped = 0
         self.most_active = 0  # the most sequences ever running together
         engine.when_idle(release_freed_memory)
 
@@ -552,6 +554,9 @@ class DecodeLane:
 
     def load(self) -> tuple[int, int]:
         return len(self.active), len(self.pending)
+
+    def served(self) -> tuple[int, int]:
+        return self.answered, self.stopped
 
     def kv_bytes(self) -> int:
         return sum(buffer.nbytes for buffer in self.buffers.values()) + self.prefixes.nbytes
@@ -600,9 +605,11 @@ class DecodeLane:
             if ticket.cancelled or abandoned:
                 self._drop(sequence)
                 ticket.fail(RequestCancelled("stopped" if ticket.cancelled else "nobody was reading the tokens"))
+                self.stopped += 1
         for ticket in [ticket for ticket in self.pending if ticket.cancelled]:
             self.pending.remove(ticket)
             ticket.fail(RequestCancelled("cancelled while waiting"))
+            self.stopped += 1
         per_session: dict[str, int] = {}
         for sequence in self.active:
             per_session[sequence.ticket.session] = per_session.get(sequence.ticket.session, 0) + 1
@@ -772,6 +779,7 @@ class DecodeLane:
             if not sequence.is_generation and sequence.filled >= sequence.prompt_tail:
                 self._drop(sequence)
                 sequence.ticket.finish(sequence.scores[0] if sequence.scores else self._answer(sequence))
+                self.answered += 1
 
     def _publish(self, sequence: Sequence) -> None:
         """Copy a sequence's first `publish` tail tokens into a shared prefix for everyone after it."""
@@ -886,6 +894,7 @@ class DecodeLane:
         if stop:
             self._drop(sequence)
             sequence.ticket.finish()
+            self.answered += 1
 
 
 # ---------------------------------------------------------------------------------------

@@ -68,11 +68,14 @@ class QueueStatus:
 
 @dataclass(frozen=True)
 class EngineLoad:
-    """What one engine is doing now, for the sidebar: requests running and waiting, recent speed."""
+    """What one engine is doing now (requests running and waiting), and what it has done: requests answered,
+    and requests stopped before their end (Stop, a rerun of the page, a closed tab)."""
 
     running: int
     waiting: int
     busy: bool
+    answered: int = 0
+    stopped: int = 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -161,6 +164,9 @@ class Lane(Protocol):
     def status_of(self, ticket: Ticket) -> QueueStatus: ...
 
     def load(self) -> tuple[int, int]: ...
+
+    def served(self) -> tuple[int, int]:
+        """(requests answered, requests stopped before their end) so far."""
 
     def abandon(self, error: Exception) -> None:
         """Fail every request the lane holds (after an unexpected error in the lane itself)."""
@@ -283,12 +289,16 @@ class Engine:
 
     def load(self) -> EngineLoad:
         with self.lock:
-            running = waiting = 0
+            running = waiting = answered = stopped = 0
             for lane in self._lanes.values():
                 lane_running, lane_waiting = lane.load()
+                lane_answered, lane_stopped = lane.served()
                 running += lane_running
                 waiting += lane_waiting
-            return EngineLoad(running=running, waiting=waiting, busy=self._worker is not None)
+                answered += lane_answered
+                stopped += lane_stopped
+            return EngineLoad(running=running, waiting=waiting, busy=self._worker is not None,
+                              answered=answered, stopped=stopped)
 
 
 # ---------------------------------------------------------------------------------------
@@ -317,6 +327,8 @@ class BatchLane:
         self.pending: deque[Ticket] = deque()
         self.running: list[Ticket] = []
         self.seconds_per_cost = _FIRST_GUESS_S
+        self.answered = 0
+        self.stopped = 0
 
     def add(self, ticket: Ticket) -> None:
         with self.engine.lock:
@@ -328,6 +340,9 @@ class BatchLane:
 
     def load(self) -> tuple[int, int]:
         return len(self.running), len(self.pending)
+
+    def served(self) -> tuple[int, int]:
+        return self.answered, self.stopped
 
     def status_of(self, ticket: Ticket) -> QueueStatus:
         if ticket.started is not None:
@@ -347,6 +362,7 @@ class BatchLane:
         for ticket in self.pending:
             if ticket.cancelled:
                 ticket.fail(RequestCancelled("cancelled before it ran"))
+                self.stopped += 1
         by_session: dict[str, deque[Ticket]] = {}
         for ticket in live:
             by_session.setdefault(ticket.session, deque()).append(ticket)
@@ -409,6 +425,7 @@ class BatchLane:
             return
         for ticket, result in zip(batch, results):
             ticket.finish(result)
+        self.answered += len(batch)
 
 
 def request_failed(error: Exception) -> RequestFailed:

@@ -11,11 +11,12 @@
    after W warm-up requests; the server's resident memory (RSS) is read after the warm-up and at the
    end. The growth must stay under 50 MB.
 
-How the server queues work: Streamlit runs each session's script in its own thread. A model is loaded
-once and shared; every forward pass holds that model's lock (models.loading.LoadedModel.lock), so
-concurrent requests on one model run one after another, a generation one token step at a time (the
-lock is released between steps, so generations interleave). tests/unit/test_concurrency.py proves
-every entry point takes the lock and that concurrent calls give the sequential results.
+How the server serves them: Streamlit runs each session's script in its own thread. A model is loaded
+once and shared, and one engine per model (models/engine.py) runs every call on it: concurrent
+fill-masks share one padded forward pass, and generations decode together in continuous batches
+(models/continuous_batching.py), the preset's shared prompt start computed once.
+tests/unit/test_concurrency.py and tests/unit/test_engine.py prove every forward pass runs on the
+model's engine and that a request served in a batch gets what it would get alone.
 
 Bounded: at most 64 sessions and 1000 soak requests, a deadline for the concurrent phase and for each
 soak request, a server on 127.0.0.1 only.

@@ -16,6 +16,7 @@ from typing import Iterator
 
 import streamlit as st
 from streamlit.runtime import Runtime
+from streamlit.runtime.caching.cache_errors import CacheReplayClosureError
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
@@ -58,13 +59,18 @@ def model_requests(slot=None) -> Iterator[None]:
         if time.perf_counter() - started < QUIET_WAIT_S:
             return
         words = waiting_words(status)
-        if slot is not None:
-            slot.info(words, icon="⏳")
-            shown.append(slot)
-        elif shown:
-            shown[0].toast(words, icon="⏳")
-        else:
-            shown.append(st.toast(words, icon="⏳"))
+        try:
+            if slot is not None:
+                slot.info(words, icon="⏳")
+                shown.append(slot)
+            elif shown:
+                shown[0].toast(words, icon="⏳")
+            else:
+                shown.append(st.toast(words, icon="⏳"))
+        except CacheReplayClosureError:
+            # Inside an st.cache_data function no element may be drawn (it would be replayed on every
+            # later cache hit); that function's own spinner tells the student to wait.
+            pass
 
     with asking_as(session_id(), on_wait):
         yield

@@ -16,10 +16,12 @@ _STATE_ICONS = {"not loaded": "⚪", "loading": "⏳", "loaded": "🟢", "unavai
 
 
 def describe_load(load: EngineLoad | None) -> str:
-    """" · 12 running, 30 waiting" while the class is using a model; nothing when it is idle."""
-    if load is None or not (load.running or load.waiting):
+    """" · 12 running, 30 waiting · 140 answered, 3 stopped": what the class is doing with a model."""
+    if load is None:
         return ""
-    return f" · {load.running} running, {load.waiting} waiting"
+    now = f" · {load.running} running, {load.waiting} waiting" if load.running or load.waiting else ""
+    done = f" · {load.answered} answered" + (f", {load.stopped} stopped" if load.stopped else "")
+    return now + (done if load.answered or load.stopped else "")
 
 
 def render_sidebar() -> Callable[[], None]:
