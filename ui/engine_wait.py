@@ -16,11 +16,15 @@ from typing import Iterator
 
 import streamlit as st
 from streamlit.runtime import Runtime
-from streamlit.runtime.caching.cache_errors import CacheReplayClosureError
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 from models.engine import QueueStatus, asking_as
+
+try:  # Streamlit records what a cached function draws and replays it on every later cache hit
+    from streamlit.runtime.caching.cached_message_replay import in_cached_function
+except ImportError:  # another Streamlit version: never draw a notice rather than have it replayed
+    in_cached_function = None
 
 # A request that answers within this long shows no notice at all (no flicker for the usual case).
 QUIET_WAIT_S = 0.8
@@ -38,6 +42,10 @@ def still_connected() -> bool:
         return True
     context = get_script_run_ctx(suppress_warning=True)
     return context is None or Runtime.instance().is_active_session(context.session_id)
+
+
+def inside_cached_function() -> bool:
+    return in_cached_function is None or in_cached_function.get()
 
 
 def waiting_words(status: QueueStatus) -> str:
@@ -58,19 +66,16 @@ def model_requests(slot=None) -> Iterator[None]:
             raise StopException()  # Streamlit ends the run quietly; the engine drops the request
         if time.perf_counter() - started < QUIET_WAIT_S:
             return
+        if inside_cached_function():
+            return  # a notice drawn here would be replayed to every later student; the spinner says it
         words = waiting_words(status)
-        try:
-            if slot is not None:
-                slot.info(words, icon="⏳")
-                shown.append(slot)
-            elif shown:
-                shown[0].toast(words, icon="⏳")
-            else:
-                shown.append(st.toast(words, icon="⏳"))
-        except CacheReplayClosureError:
-            # Inside an st.cache_data function no element may be drawn (it would be replayed on every
-            # later cache hit); that function's own spinner tells the student to wait.
-            pass
+        if slot is not None:
+            slot.info(words, icon="⏳")
+            shown.append(slot)
+        elif shown:
+            shown[0].toast(words, icon="⏳")
+        else:
+            shown.append(st.toast(words, icon="⏳"))
 
     with asking_as(session_id(), on_wait):
         yield

@@ -56,7 +56,8 @@ def start_long_generation(page, server: StreamlitServer) -> None:
     open_page(page, server, "generation", LONG_GENERATION)
     assert exception_texts(page) == []
     page.locator('[data-testid="stMain"]').get_by_role("button", name="Generate", exact=True).click()
-    page.locator('[data-testid="stMain"] .ll-token').first.wait_for(timeout=DEADLINE_MS)
+    # The live counter under the streaming tokens: the generation is under way.
+    page.locator('[data-testid="stMain"]').get_by_text(re.compile(r"\d+ / 200 tokens")).wait_for(timeout=DEADLINE_MS)
 
 
 def test_closing_the_tab_mid_generation_frees_its_place(browser, full_gpt2_server):
@@ -78,7 +79,7 @@ def test_stop_keeps_the_tokens_so_far_and_frees_the_place(browser, full_gpt2_ser
     watcher = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     before = stopped_count(gpt2_line(watcher, full_gpt2_server))
     start_long_generation(page, full_gpt2_server)
-    page.locator('[data-testid="stMain"]').get_by_role("button", name="Stop").click()
+    page.get_by_test_id("stTabs").get_by_role("button", name="Stop").click()
     page.locator('[data-testid="stMain"]').get_by_text("stopped at Stop").wait_for(timeout=DEADLINE_MS)
     assert exception_texts(page) == []
     line = wait_for_line(watcher, full_gpt2_server, lambda text: stopped_count(text) > before)
