@@ -40,7 +40,7 @@ WINDOW_S = 10.0
 NEW_TOKENS = 32
 CLASS_SIZES = (20, 50, 100)
 FILL_STUDENTS = 100
-LONE_RUNS = 5
+LONE_RUNS = 9
 FP32_TARGET_S = {100: 30.0}
 INT8_TARGET_S = 15.0
 FILL_P95_TARGET_S = 5.0
@@ -202,35 +202,45 @@ def class_rows(gpt2, gpt2_int8, sizes: tuple[int, ...]) -> list[dict]:
 
 
 def lone_rows(gpt2, gpt2_int8) -> list[dict]:
-    """One student alone: the engine against the one-lock path, run in turn LONE_RUNS times."""
-    paths = {"engine": (gpt2, EnginePath), "lock": (gpt2, one_lock)}
+    """One student alone: the engine against the one-lock path, run in turn LONE_RUNS times.
+
+    "first press": the preset's prompt start is not cached yet (the engine computes and publishes it);
+    "again": it is (any later press on the same preset, by this student or another).
+    """
+    paths = {"first": (gpt2, EnginePath, True), "again": (gpt2, EnginePath, False), "lock": (gpt2, one_lock, False)}
     if gpt2_int8 is not None:
-        paths["int8"] = (gpt2_int8, EnginePath)
-    for loaded, path in paths.values():
+        paths["int8"] = (gpt2_int8, EnginePath, True)
+    for loaded, path, _ in paths.values():
         press_generate(loaded, path, "warm up")
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
     for run in range(LONE_RUNS):
-        for name, (loaded, path) in paths.items():
-            if path is EnginePath:
+        for name, (loaded, path, forget) in paths.items():
+            if forget:
                 continuous_batching.forget_prefixes(loaded)
             times[name].append(press_generate(loaded, path, student_query(run)))
-    median = {name: statistics.median(last for _, last in values) for name, values in times.items()}
-    first = {name: statistics.median(first for first, _ in values) for name, values in times.items()}
-    ratios = [e[1] / l[1] for e, l in zip(times["engine"], times["lock"])]
-    rows = [{
-        "benchmark": "class: one student alone presses Generate",
-        "unit": "s", "ours": median["engine"], "reference": median["lock"], "reference_name": "one lock (before)",
-        "ratio": median["engine"] / median["lock"], "target": f"≤ {LONE_TARGET}× before",
-        "met": median["engine"] <= LONE_TARGET * median["lock"],
-        "note": f"next-token view + {NEW_TOKENS} tokens, the preset's prompt start not yet cached; first token "
-        f"{first['engine']:.2f} s against {first['lock']:.2f} s; per-run ratios {min(ratios):.2f}–{max(ratios):.2f} "
-        f"over {LONE_RUNS} interleaved runs; ratio = engine / before (< 1: faster)",
-    }]
+    last = {name: statistics.median(end for _, end in values) for name, values in times.items()}
+    first = {name: statistics.median(start for start, _ in values) for name, values in times.items()}
+
+    def ratios(name: str) -> list[float]:
+        return [ours[1] / before[1] for ours, before in zip(times[name], times["lock"])]
+
+    rows = []
+    for name, words in (("first", "the preset's prompt start not cached yet"), ("again", "the prompt start cached")):
+        spread = ratios(name)
+        rows.append({
+            "benchmark": f"class: one student alone presses Generate ({'first press' if name == 'first' else 'again'})",
+            "unit": "s", "ours": last[name], "reference": last["lock"], "reference_name": "one lock (before)",
+            "ratio": statistics.median(spread), "target": f"≤ {LONE_TARGET}× before",
+            "met": statistics.median(spread) <= LONE_TARGET,
+            "note": f"next-token view + {NEW_TOKENS} tokens, {words}; first token {first[name]:.2f} s against "
+            f"{first['lock']:.2f} s; per-run ratios {min(spread):.2f}–{max(spread):.2f} over {LONE_RUNS} interleaved "
+            "runs, their median in the ratio column; ratio = engine / before (< 1: faster)",
+        })
     if gpt2_int8 is not None:
         rows.append({
-            "benchmark": "class: one student alone, int8 mode",
-            "unit": "s", "ours": median["int8"], "reference": median["lock"], "reference_name": "one lock, fp32 (before)",
-            "ratio": median["lock"] / median["int8"], "target": "", "met": None,
+            "benchmark": "class: one student alone, int8 mode (first press)",
+            "unit": "s", "ours": last["int8"], "reference": last["lock"], "reference_name": "one lock, fp32 (before)",
+            "ratio": last["lock"] / last["int8"], "target": "", "met": None,
             "note": f"first token {first['int8']:.2f} s; ratio = before / int8 engine",
         })
     return rows

@@ -1,6 +1,7 @@
 """Run every benchmark, print one table, and write it into README.md.
 
     python -m bench.run_all              # all benchmarks, README updated
+    python -m bench.run_all engine int8  # the class benchmarks: README's "A whole class at once" updated
     python -m bench.run_all attention    # just some (README left alone)
 
 Each bench/bench_<name>.py exposes `run() -> list[dict]` with the keys in `COLUMNS`.
@@ -21,7 +22,10 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCHES = ("attention", "generation", "fill_mask", "clip", "double_descent", "scaling", "app")
-START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+# The engines' benchmarks have their own table, in the README's "A whole class at once" section.
+CLASS_BENCHES = ("engine", "int8")
+MARKERS = {BENCHES: ("<!-- bench:start -->", "<!-- bench:end -->"),
+           CLASS_BENCHES: ("<!-- class-bench:start -->", "<!-- class-bench:end -->")}
 
 
 def _number(value) -> str:
@@ -87,27 +91,35 @@ def run(names: tuple[str, ...]) -> list[dict]:
     return rows
 
 
-def update_readme(table: str, machine: str) -> None:
+def update_readme(table: str, machine: str, markers: tuple[str, str]) -> None:
+    start, end = markers
     readme = REPO_ROOT / "README.md"
     text = readme.read_text()
-    block = f"{START}\nMeasured {machine}.\n\n{table}\n{END}"
-    text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    block = f"{start}\nMeasured {machine}.\n\n{table}\n{end}"
+    text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     readme.write_text(text)
 
 
 def main(argv: list[str]) -> int:
-    names = tuple(argv) or BENCHES
-    unknown = [name for name in names if name not in BENCHES]
+    names = tuple(argv) or BENCHES + CLASS_BENCHES
+    known = BENCHES + CLASS_BENCHES
+    unknown = [name for name in names if name not in known]
     if unknown:
-        print(f"unknown benchmark(s) {unknown}; choose from {BENCHES}", file=sys.stderr)
+        print(f"unknown benchmark(s) {unknown}; choose from {known}", file=sys.stderr)
         return 2
-    rows = run(names)
-    table = markdown_table(rows)
     machine = machine_line()
-    print(f"Measured {machine}.\n\n{table}")
-    (REPO_ROOT / "bench" / "RESULTS.md").write_text(f"# Benchmark results\n\nMeasured {machine}.\n\n{table}\n")
-    if names == BENCHES:
-        update_readme(table, machine)
+    results = []
+    for group, markers in MARKERS.items():
+        chosen = tuple(name for name in group if name in names)
+        if not chosen:
+            continue
+        table = markdown_table(run(chosen))
+        print(f"Measured {machine}.\n\n{table}\n")
+        results.append(table)
+        if chosen == group:
+            update_readme(table, machine, markers)
+    body = "\n\n".join(results)
+    (REPO_ROOT / "bench" / "RESULTS.md").write_text(f"# Benchmark results\n\nMeasured {machine}.\n\n{body}\n")
     return 0
 
 

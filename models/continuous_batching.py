@@ -200,70 +200,86 @@ class PrefixCache:
         self._entries.clear()
 
 
+# A buffer's length: sequences are grouped by how many tokens they may need, so one student's
+# 200-token request does not make every short answer's row 200 tokens long.
+TOKEN_BUCKETS = tuple(sorted({2**k for k in range(5, 12)} | {3 * 2**k for k in range(4, 10)}))
+
+
+def token_bucket(tokens: int) -> int:
+    """The smallest bucket that holds `tokens` (32, 48, 64, 96, 128, …)."""
+    return next((bucket for bucket in TOKEN_BUCKETS if bucket >= tokens), tokens)
+
+
 class TailBuffer:
-    """The keys and values after one prefix, for every sequence on it: (rows, heads, tokens, head_dim) per layer.
+    """The keys and values after one prefix, for every sequence on it that needs at most `tokens`:
+    (rows, heads, tokens, head_dim) per layer.
 
     Rows are packed: a sequence that leaves is replaced by the last row, so rows 0..n-1 are always the
     n sequences, and a decode step reads them as one slice, without copying.
     """
 
-    def __init__(self, prefix: Prefix | None, shape: tuple[int, int, int], dtype: torch.dtype, device: str) -> None:
+    def __init__(self, prefix: Prefix | None, shape: tuple[int, int, int], tokens: int, dtype: torch.dtype,
+                 device: str) -> None:
         self.prefix = prefix
         self.layers, self.heads, self.head_dim = shape
+        self.tokens = tokens
         self.dtype, self.device = dtype, device
         self.rows: list[Sequence] = []
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
         self.row_capacity = 0
-        self.token_capacity = 0
 
-    def _bytes(self, rows: int, tokens: int) -> int:
+    def _bytes(self, rows: int) -> int:
         element = torch.empty((), dtype=self.dtype).element_size()
-        return 2 * self.layers * rows * self.heads * tokens * self.head_dim * element
+        return 2 * self.layers * rows * self.heads * self.tokens * self.head_dim * element
 
     @property
     def nbytes(self) -> int:
-        return self._bytes(self.row_capacity, self.token_capacity)
+        return self._bytes(self.row_capacity)
 
-    def _capacity_for(self, tokens: int) -> tuple[int, int]:
-        rows = self.row_capacity
-        if len(self.rows) + 1 > rows:
-            rows = 2 ** math.ceil(math.log2(len(self.rows) + 1))
-        return rows, max(self.token_capacity, 16 * math.ceil(tokens / 16))
+    def growth_for(self, room: int) -> int | None:
+        """Bytes this buffer grows by to hold one more sequence, within `room` bytes; None if it cannot.
 
-    def growth_for(self, tokens: int) -> int:
-        """Bytes this buffer would grow by to hold one more sequence of `tokens`."""
-        return self._bytes(*self._capacity_for(tokens)) - self.nbytes
+        Rows double while that fits (fewer copies as a class arrives), else grow by exactly one.
+        """
+        needed = len(self.rows) + 1
+        if needed <= self.row_capacity:
+            return 0
+        for rows in (max(2 * self.row_capacity, 1), needed):
+            growth = self._bytes(rows) - self.nbytes
+            if growth <= room:
+                return growth
+        return None
 
-    def add(self, sequence: Sequence) -> None:
-        rows, tokens = self._capacity_for(sequence.capacity)
-        if (rows, tokens) != (self.row_capacity, self.token_capacity):
-            self._grow(rows, tokens)
+    def add(self, sequence: Sequence, room: int) -> None:
+        if len(self.rows) + 1 > self.row_capacity:
+            doubled = max(2 * self.row_capacity, 1)
+            self._grow(doubled if self._bytes(doubled) - self.nbytes <= room else len(self.rows) + 1)
         sequence.buffer, sequence.row = self, len(self.rows)
         self.rows.append(sequence)
 
     def remove(self, sequence: Sequence) -> None:
         last = self.rows.pop()
         if last is not sequence:
-            used = last.filled
+            # The whole row: a step may already have written past `last.filled` (a fault isolated mid-step).
             for store in (*self.keys, *self.values):
-                store[sequence.row, :, :used] = store[last.row, :, :used]
+                store[sequence.row] = store[last.row]
             last.row = sequence.row
             self.rows[sequence.row] = last
         sequence.buffer = None
 
-    def _grow(self, rows: int, tokens: int) -> None:
-        shape = (rows, self.heads, tokens, self.head_dim)
-        old_rows, old_tokens = min(len(self.rows), rows), self.token_capacity
+    def _grow(self, rows: int) -> None:
+        shape = (rows, self.heads, self.tokens, self.head_dim)
+        kept = len(self.rows)
         grown = []
-        for old in (*self.keys, *self.values):
+        for index in range(2 * self.layers):
             new = torch.zeros(shape, dtype=self.dtype, device=self.device)
-            new[:old_rows, :, :old_tokens] = old[:old_rows]
+            if self.keys:
+                old = (*self.keys, *self.values)[index]
+                new[:kept] = old[:kept]
             grown.append(new)
-        if not grown:
-            grown = [torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in range(2 * self.layers)]
         self.keys, self.values = grown[: self.layers], grown[self.layers :]
-        self.row_capacity, self.token_capacity = rows, tokens
+        self.row_capacity = rows
 
 
 # ---------------------------------------------------------------------------------------
@@ -529,7 +545,7 @@ class DecodeLane:
         self.device = loaded.device
         self.pending: list[Ticket] = []
         self.active: list[Sequence] = []
-        self.buffers: dict[int, TailBuffer] = {}
+        self.buffers: dict[tuple[int, int], TailBuffer] = {}  # (prefix or sequence, token bucket)
         self.prefixes = PrefixCache(ENGINE_PREFIX_CACHE_MB * 1_000_000)
         self.publishing: dict[tuple[int, ...], Sequence] = {}
         self.kv_budget = ENGINE_KV_BUDGET_MB * 1_000_000
@@ -643,16 +659,16 @@ class DecodeLane:
                 return None  # another request is computing this prompt start: use it next step
             publish = len(shared)
         sequence = Sequence(ticket, prefix, publish)
-        if prefix is not None:
-            buffer = self.buffers.get(id(prefix)) or TailBuffer(prefix, self.shape, self.dtype, self.device)
-        else:
-            buffer = TailBuffer(None, self.shape, self.dtype, self.device)
+        tokens = token_bucket(sequence.capacity)
+        key = (id(prefix) if prefix is not None else id(sequence), tokens)
+        buffer = self.buffers.get(key) or TailBuffer(prefix, self.shape, tokens, self.dtype, self.device)
         # The server's memory budget counts this lane's whole kv_budget from the moment the model loads
         # (ui/loaders.py), so staying inside kv_budget keeps the server inside its budget too.
-        if self.kv_bytes() + buffer.growth_for(sequence.capacity) > self.kv_budget and self.active:
+        room = self.kv_budget - self.kv_bytes()
+        if buffer.growth_for(room) is None and self.active:
             return False
-        buffer.add(sequence)
-        self.buffers[id(prefix) if prefix is not None else id(sequence)] = buffer
+        buffer.add(sequence, room)
+        self.buffers[key] = buffer
         self.pending.remove(ticket)
         self.active.append(sequence)
         ticket.started = time.perf_counter()

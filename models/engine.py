@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import math
 import threading
 import time
@@ -52,11 +53,13 @@ class RequestCancelled(RuntimeError):
 
 @dataclass(frozen=True)
 class QueueStatus:
-    """Where one request stands: `ahead` requests before it, about `eta_s` seconds to go (None: unknown)."""
+    """Where one request stands: `ahead` requests before it, about `eta_s` seconds to go (None: unknown),
+    and how long it has waited so far."""
 
     ahead: int
     eta_s: float | None
     running: bool
+    waited_s: float = 0.0
 
     def describe(self) -> str:
         if self.running:
@@ -285,7 +288,8 @@ class Engine:
 
     def status(self, ticket: Ticket, lane: Lane) -> QueueStatus:
         with self.lock:
-            return lane.status_of(ticket)
+            status = lane.status_of(ticket)
+        return dataclasses.replace(status, waited_s=time.perf_counter() - ticket.created)
 
     def load(self) -> EngineLoad:
         with self.lock:

@@ -70,8 +70,10 @@ ENGINE_SESSION_SEQUENCES = 8
 # is read in chunks over several steps, so one long prompt never stalls everybody's next token.
 ENGINE_STEP_TOKENS = 256
 # Keys and values of the running generations (per causal LM), and the shared-prompt-start cache
-# inside that. GPT-2 holds 74 KB per token in fp32: 320 MB is about 4,300 tokens.
-ENGINE_KV_BUDGET_MB = 320
+# inside that. GPT-2 holds 74 KB per token in fp32: 256 MB is about 3,500 tokens, some 60 students'
+# few-shot answers at once. The server's memory budget reserves it when GPT-2 loads, and BERT, GPT-2
+# and this still fit together under MEMORY_BUDGET_MB (the attention page's comparison needs both).
+ENGINE_KV_BUDGET_MB = 256
 ENGINE_PREFIX_CACHE_MB = 64
 # Batch lanes (BERT, CLIP, attention maps): tokens in one padded forward pass, so one batch stays
 # around a second on 2 CPUs; a single longer request runs alone.

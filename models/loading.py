@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -264,11 +265,16 @@ def load_model(
     source = resolve_source(entry, probe=probe)
     started = time.perf_counter()
     try:
-        if entry.family == "clip":
-            model, tokenizer, preprocess = _load_clip(entry, source)
-        else:
-            model, tokenizer = _load_transformers(entry, source)
-            preprocess = None
+        # One load at a time in the whole process: transformers keeps global state while it builds a model,
+        # and two models loading at once in two threads (a student on fill-mask, another on generation)
+        # were seen to come out with their tied output weights never filled in (left on the meta device).
+        with _loading:
+            if entry.family == "clip":
+                model, tokenizer, preprocess = _load_clip(entry, source)
+            else:
+                model, tokenizer = _load_transformers(entry, source)
+                preprocess = None
+        _check_filled(model)
     except ModelUnavailable:
         raise
     except Exception as error:
@@ -297,6 +303,16 @@ def load_model(
         load_seconds=time.perf_counter() - started,
         notice=notice,
     )
+
+
+_loading = threading.Lock()
+
+
+def _check_filled(model: torch.nn.Module) -> None:
+    """Refuse a model with tensors that were never read from the weights file (still on the meta device)."""
+    empty = [name for name, tensor in (*model.named_parameters(), *model.named_buffers()) if tensor.is_meta]
+    if empty:
+        raise RuntimeError(f"these weights were never filled in: {', '.join(empty[:5])}")
 
 
 def _place(model: torch.nn.Module, device: DeviceChoice) -> tuple[torch.nn.Module, DeviceChoice, str | None]:

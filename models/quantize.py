@@ -36,11 +36,14 @@ class Int8Linear(torch.nn.Module):
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         super().__init__()
         weight = weight.detach().float()
-        scales = (weight.abs().amax(dim=1) / 127).clamp(min=1e-12)
+        # The kernel takes bfloat16 scales: round each one up to a bfloat16 (a nudge of one bfloat16 step
+        # before rounding) and quantize with exactly that value, so every weight is within half a step.
+        exact = (weight.abs().amax(dim=1) / 127).clamp(min=1e-12)
+        scales = (exact * (1 + 2**-7)).to(torch.bfloat16)
         self.out_features, self.in_features = weight.shape
-        quantized = torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8)
+        quantized = torch.round(weight / scales.float()[:, None]).clamp(-127, 127).to(torch.int8)
         self.register_buffer("weight_int8", quantized.contiguous())
-        self.register_buffer("scales", scales.to(torch.bfloat16))
+        self.register_buffer("scales", scales)
         self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
 
     @classmethod

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from typing import Iterator
 
 import streamlit as st
@@ -56,15 +55,14 @@ def waiting_words(status: QueueStatus) -> str:
 
 @contextlib.contextmanager
 def model_requests(slot=None) -> Iterator[None]:
-    """Model calls inside belong to this session; a wait longer than QUIET_WAIT_S is shown in `slot`
-    (an st.empty() where the result will appear), or in a toast when no slot is given."""
-    started = time.perf_counter()
+    """Model calls inside belong to this session; a request waiting longer than QUIET_WAIT_S is shown in
+    `slot` (an st.empty() where the result will appear), or in a toast when no slot is given."""
     shown: list = []
 
     def on_wait(status: QueueStatus) -> None:
         if not still_connected():
             raise StopException()  # Streamlit ends the run quietly; the engine drops the request
-        if time.perf_counter() - started < QUIET_WAIT_S:
+        if status.waited_s < QUIET_WAIT_S:
             return
         if inside_cached_function():
             return  # a notice drawn here would be replayed to every later student; the spinner says it

@@ -96,3 +96,16 @@ def test_markdown_table_shows_units_references_and_escapes_pipes():
 
 def test_app_and_scaling_benches_are_part_of_the_one_command():
     assert {"app", "scaling"} <= set(BENCHES)
+
+
+def test_the_class_benches_fill_their_own_table_in_the_readme(tmp_path, monkeypatch):
+    import bench.run_all as run_all
+
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- bench:start -->\nold main\n<!-- bench:end -->\nmiddle\n"
+                      "<!-- class-bench:start -->\nold class\n<!-- class-bench:end -->\nend\n")
+    monkeypatch.setattr(run_all, "REPO_ROOT", tmp_path)
+    run_all.update_readme("| new |", "today", run_all.MARKERS[run_all.CLASS_BENCHES])
+    text = readme.read_text()
+    assert "old main" in text and "old class" not in text and "Measured today.\n\n| new |" in text
+    assert set(run_all.CLASS_BENCHES) == {"engine", "int8"} and not set(run_all.CLASS_BENCHES) & set(BENCHES)

@@ -220,6 +220,26 @@ def test_a_shared_prompt_start_is_computed_once(tiny_gpt2):
     assert len(lane.prefixes) == 1
 
 
+def test_short_and_long_requests_keep_rows_of_their_own_length(tiny_gpt2, monkeypatch):
+    """One student asking for 200 tokens must not make every short answer's row 200 tokens long."""
+    lane = cb.decode_lane(tiny_gpt2)
+    seen: list[set[int]] = []
+    original = cb._build_plan
+
+    def watching(decoding, chunks):
+        seen.append({sequence.buffer.tokens for sequence in decoding})
+        return original(decoding, chunks)
+
+    cases = [(few_shot(tiny_gpt2, query, 8), gen.DecodingSettings(max_new_tokens=8)) for query in QUERIES[:4]]
+    cases.append((few_shot(tiny_gpt2, "long", 200), gen.DecodingSettings(max_new_tokens=200)))
+    monkeypatch.setattr(cb, "_build_plan", watching)
+    in_threads([lambda p=p, s=s: gen.generate(tiny_gpt2, p, s) for p, s in cases])
+    assert any(len(sizes) == 2 for sizes in seen), "short and long rows never decoded side by side"
+    assert all(min(sizes) <= 32 and max(sizes) >= 200 for sizes in seen if len(sizes) == 2)
+    assert wait_until_idle(tiny_gpt2)
+    assert not lane.buffers, "buffers outlived their sequences"
+
+
 def test_the_prefix_cache_lets_the_oldest_go_past_its_bound():
     def prefix(ids: tuple[int, ...]) -> cb.Prefix:
         return cb.Prefix(ids, [torch.zeros(2, len(ids), 4)], [torch.zeros(2, len(ids), 4)])
@@ -240,8 +260,8 @@ def test_requests_wait_for_memory_instead_of_failing(tiny_gpt2, monkeypatch):
     alone = [gen.generate(tiny_gpt2, prompt, settings) for prompt, settings in cases]
     assert wait_until_idle(tiny_gpt2)
     per_token = 2 * 2 * 32 * 4  # tiny GPT-2: 2 layers × (keys, values) × 32 floats
-    # Room for 32 token places: two of these requests (16 places each: own line + 12 new tokens, rounded up).
-    monkeypatch.setattr(lane, "kv_budget", lane.prefixes.nbytes + 32 * per_token)
+    # Room for 64 token places: two of these requests (own line + 12 new tokens: a 32-token row each).
+    monkeypatch.setattr(lane, "kv_budget", lane.prefixes.nbytes + 64 * per_token)
     lane.most_active = 0
     together = in_threads([lambda p=p, s=s: gen.generate(tiny_gpt2, p, s) for p, s in cases])
     for expected, actual in zip(alone, together):

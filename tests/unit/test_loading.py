@@ -275,3 +275,13 @@ def test_test_models_carry_the_real_tokenizers(tiny_gpt2, tiny_bert):
     assert len(bert) == 30522
     pieces = bert.convert_ids_to_tokens(bert("The man worked as a [MASK].")["input_ids"])
     assert pieces[0] == "[CLS]" and pieces[-1] == "[SEP]" and "[MASK]" in pieces
+
+
+def test_a_model_with_weights_never_filled_in_is_refused():
+    from models.loading import _check_filled
+
+    model = torch.nn.Linear(4, 2)
+    _check_filled(model)
+    model.weight = torch.nn.Parameter(torch.empty(2, 4, device="meta"))
+    with pytest.raises(RuntimeError, match="never filled in: weight"):
+        _check_filled(model)

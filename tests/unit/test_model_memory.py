@@ -129,6 +129,6 @@ def test_keys_and_values_an_engine_may_still_claim_count_against_the_budget():
     server.use("bert-base-uncased")
     server.use("gpt2")
     assert server.evicted == []
-    server.use("clip-vit-b-32-openai")  # 660 + 440 + 548 + 605 = 2253 fits; with GPT-2's 320 MB to come, it does not
+    server.use("clip-vit-b-32-openai")  # 660 + 440 + 548 + 605 = 2253 fits; with GPT-2's keys and values to come, not
     assert server.evicted == ["bert-base-uncased"]
     assert load_reserve_mb(get_entry("gpt2")) == get_entry("gpt2").size_mb + ENGINE_KV_BUDGET_MB
