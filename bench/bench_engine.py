@@ -17,7 +17,6 @@ greedy decoding, so all students decode the full 32 tokens on both paths.
 
 from __future__ import annotations
 
-import os
 import random
 import statistics
 import sys
@@ -272,11 +271,7 @@ def run(quick: bool = False) -> list[dict]:
         build_model_dir(Path(folder), size="full", keys=("gpt2", "bert-base-uncased"))
         gpt2 = load_from_folder(folder, "gpt2")
         bert = load_from_folder(folder, "bert-base-uncased")
-        os.environ[INT8_ENV] = "1"
-        try:
-            gpt2_int8 = load_from_folder(folder, "gpt2")
-        finally:
-            os.environ.pop(INT8_ENV, None)
+        gpt2_int8 = load_from_folder(folder, "gpt2", int8=True)
     sizes = CLASS_SIZES[:1] if quick else CLASS_SIZES
     return lone_rows(gpt2, gpt2_int8) + class_rows(gpt2, gpt2_int8, sizes) + ([] if quick else fill_rows(bert))
 

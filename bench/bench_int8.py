@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from models.quantize import INT8_ENV, quantize_int8
+from models.quantize import quantize_int8
 from tests.model_factory import bert_encoder_dir, build_model_dir, load_from_folder
 
 SENTENCES = (
@@ -147,11 +147,7 @@ def speed_rows() -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="bench-int8-") as folder:
         build_model_dir(Path(folder), size="full", keys=("gpt2",))
         full = load_from_folder(folder, "gpt2")
-        os.environ[INT8_ENV] = "1"
-        try:
-            small = load_from_folder(folder, "gpt2")
-        finally:
-            os.environ.pop(INT8_ENV, None)
+        small = load_from_folder(folder, "gpt2", int8=True)
     runs: dict[str, list[float]] = {"fp32": [], "int8": []}
     for loaded in (full, small):
         press_generate(loaded, EnginePath, "warm up")

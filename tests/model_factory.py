@@ -136,18 +136,25 @@ def build_model_dir(root: Path, size: Size = "tiny", keys: tuple[str, ...] | Non
     return root
 
 
-def load_from_folder(folder: Path | str, key: str, device=None):
-    """Load registry model `key` from `folder` through the app's real loader (local-folder override)."""
+def load_from_folder(folder: Path | str, key: str, device=None, *, int8: bool = False):
+    """Load registry model `key` from `folder` through the app's real loader (local-folder override),
+    in int8 mode when `int8` (as the server does with LECTURE_LAB_INT8=1)."""
     import os
 
     from models.loading import MODEL_DIR_ENV, choose_device, load_model
+    from models.quantize import INT8_ENV
 
-    previous = os.environ.get(MODEL_DIR_ENV)
-    os.environ[MODEL_DIR_ENV] = str(folder)
+    def set_environment(values: dict[str, str | None]) -> None:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    wanted = {MODEL_DIR_ENV: str(folder), INT8_ENV: "1" if int8 else None}
+    previous = {name: os.environ.get(name) for name in wanted}
+    set_environment(wanted)
     try:
         return load_model(key, device or choose_device("cpu"))
     finally:
-        if previous is None:
-            os.environ.pop(MODEL_DIR_ENV, None)
-        else:
-            os.environ[MODEL_DIR_ENV] = previous
+        set_environment(previous)

@@ -8,6 +8,7 @@ Under CI=true a missing browser is a failure, never a skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -99,26 +100,28 @@ class StreamlitServer:
         self._log.close()
 
 
-@pytest.fixture(scope="session")
-def app_server(tiny_model_dir, tmp_path_factory) -> Iterator[StreamlitServer]:
-    server = StreamlitServer(tiny_model_dir, tmp_path_factory.mktemp("logs") / "streamlit.log")
+@contextlib.contextmanager
+def running_server(model_dir: Path | None, log_dir: Path) -> Iterator[StreamlitServer]:
+    """`streamlit run app.py` on `model_dir`, healthy inside the block and stopped after it."""
+    server = StreamlitServer(model_dir, log_dir / "streamlit.log")
     try:
         server.wait_healthy()
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def app_server(tiny_model_dir, tmp_path_factory) -> Iterator[StreamlitServer]:
+    with running_server(tiny_model_dir, tmp_path_factory.mktemp("logs")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def offline_app_server(tmp_path_factory) -> Iterator[StreamlitServer]:
     """A server with no weights anywhere: every model page must say so, not crash or hang."""
-    empty = tmp_path_factory.mktemp("no-models")
-    server = StreamlitServer(empty, tmp_path_factory.mktemp("logs-offline") / "streamlit.log")
-    try:
-        server.wait_healthy()
+    with running_server(tmp_path_factory.mktemp("no-models"), tmp_path_factory.mktemp("logs-offline")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

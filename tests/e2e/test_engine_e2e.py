@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import StreamlitServer, exception_texts, open_page, screenshot
+from tests.e2e.conftest import StreamlitServer, exception_texts, open_page, running_server, screenshot
 from tests.model_factory import build_model_dir
 
 pytestmark = pytest.mark.e2e
@@ -20,12 +20,8 @@ DEADLINE_MS = 120_000
 @pytest.fixture(scope="module")
 def full_gpt2_server(tmp_path_factory):
     root = build_model_dir(tmp_path_factory.mktemp("full-gpt2"), size="full", keys=("gpt2",))
-    server = StreamlitServer(root, tmp_path_factory.mktemp("logs-engine") / "streamlit.log")
-    try:
-        server.wait_healthy()
+    with running_server(root, tmp_path_factory.mktemp("logs-engine")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def gpt2_line(page, server: StreamlitServer) -> str:

@@ -11,7 +11,7 @@ import torch
 
 from models import fill_mask
 from models import generation as gen
-from models.quantize import INT8_ENV, Int8Linear, is_int8, quantize_int8
+from models.quantize import Int8Linear, is_int8, quantize_int8
 from tests.engine_tools import assert_same_generation
 from tests.model_factory import bert_encoder_dir, load_from_folder
 from tests.unit.test_engine import QUERIES, few_shot, in_threads
@@ -69,13 +69,8 @@ def test_int8_minilm_stays_close_to_float32_on_real_weights():
 
 @pytest.fixture(scope="module")
 def int8_models(tiny_model_dir):
-    import os
-
-    os.environ[INT8_ENV] = "1"
-    try:
-        return load_from_folder(tiny_model_dir, "gpt2"), load_from_folder(tiny_model_dir, "bert-base-uncased")
-    finally:
-        os.environ.pop(INT8_ENV, None)
+    return (load_from_folder(tiny_model_dir, "gpt2", int8=True),
+            load_from_folder(tiny_model_dir, "bert-base-uncased", int8=True))
 
 
 def test_the_loader_quantizes_only_when_asked_and_says_so(int8_models, tiny_gpt2):
