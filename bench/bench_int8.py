@@ -141,7 +141,7 @@ def causal_rows() -> list[dict]:
 
 
 def speed_rows() -> list[dict]:
-    from bench.bench_engine import EnginePath, press_generate, student_query
+    from bench.bench_engine import EnginePath, in_own_thread, press_generate, student_query
     from models import continuous_batching
 
     with tempfile.TemporaryDirectory(prefix="bench-int8-") as folder:
@@ -150,12 +150,12 @@ def speed_rows() -> list[dict]:
         small = load_from_folder(folder, "gpt2", int8=True)
     runs: dict[str, list[float]] = {"fp32": [], "int8": []}
     for loaded in (full, small):
-        press_generate(loaded, EnginePath, "warm up")
+        in_own_thread(lambda: press_generate(loaded, EnginePath, "warm up"))
     for index in range(5):
         for name, loaded in (("fp32", full), ("int8", small)):
             continuous_batching.forget_prefixes(loaded)
             started = time.perf_counter()
-            press_generate(loaded, EnginePath, student_query(index))
+            in_own_thread(lambda: press_generate(loaded, EnginePath, student_query(index)))
             runs[name].append(time.perf_counter() - started)
     fp32, int8 = statistics.median(runs["fp32"]), statistics.median(runs["int8"])
     ratios = [a / b for a, b in zip(runs["fp32"], runs["int8"])]

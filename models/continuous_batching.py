@@ -427,6 +427,9 @@ def _step_forward(model: torch.nn.Module, plan: _Plan, device: str) -> torch.Ten
         chunks.append(_Chunk(sequence, index, size, mask.to(device)))
         index += size
 
+    # One decode group and nothing else (a lone student, or a class on one preset): its output is the
+    # whole attention output, with no scatter into a bigger tensor.
+    only_group = len(groups) == 1 and not chunks
     for layer, block in enumerate(transformer.h):
         attention = block.attn
         scaling = attention.scaling
@@ -434,13 +437,16 @@ def _step_forward(model: torch.nn.Module, plan: _Plan, device: str) -> torch.Ten
         query = query.view(count, heads, head_dim)
         key = key.view(count, heads, head_dim)
         value = value.view(count, heads, head_dim)
-        mixed = torch.empty_like(query)
-        for group in groups:
-            mixed[group.tokens] = _decode_attention(group, layer, query, key, value, scaling)
-        for chunk in chunks:
-            span = slice(chunk.start, chunk.start + chunk.size)
-            mixed[span] = _chunk_attention(chunk, layer, query[span], key[span], value[span], scaling)
-        hidden = hidden + attention.c_proj(mixed.view(count, width))
+        if only_group:
+            mixed = _decode_attention(groups[0], layer, query, key, value, scaling)
+        else:
+            mixed = torch.empty_like(query)
+            for group in groups:
+                mixed[group.tokens] = _decode_attention(group, layer, query, key, value, scaling)
+            for chunk in chunks:
+                span = slice(chunk.start, chunk.start + chunk.size)
+                mixed[span] = _chunk_attention(chunk, layer, query[span], key[span], value[span], scaling)
+        hidden = hidden + attention.c_proj(mixed.reshape(count, width))
         hidden = hidden + block.mlp(block.ln_2(hidden))
     rows = torch.tensor([input_index for _, input_index, _ in plan.outputs], dtype=torch.long, device=device)
     return model.lm_head(transformer.ln_f(hidden.index_select(0, rows))).float()
@@ -575,7 +581,13 @@ class DecodeLane:
         return self.answered, self.stopped
 
     def kv_bytes(self) -> int:
+        """Keys and values held now (call with the engine's lock held; see held_kv_bytes)."""
         return sum(buffer.nbytes for buffer in self.buffers.values()) + self.prefixes.nbytes
+
+    def held_kv_bytes(self) -> int:
+        """Keys and values held now, from any thread."""
+        with self.engine.lock:
+            return self.kv_bytes()
 
     def status_of(self, ticket: Ticket) -> QueueStatus:
         for sequence in self.active:
@@ -971,7 +983,7 @@ def unclaimed_kv_mb(loaded: Any) -> float:
         return 0.0
     engine = getattr(loaded, "engine", None)
     lane = engine.existing_lane("decode") if engine is not None else None
-    held = lane.kv_bytes() if lane is not None else 0
+    held = lane.held_kv_bytes() if lane is not None else 0
     return max(0.0, ENGINE_KV_BUDGET_MB - held / 1e6)
 
 
