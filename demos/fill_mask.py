@@ -30,7 +30,6 @@ from ui.figures import show_figure
 from ui.fill_mask_charts import (
     comparison_figure,
     comparison_table,
-    markdown_literal,
     mlm_loss_figure,
     mlm_table,
     prediction_figure,
@@ -40,7 +39,7 @@ from ui.fill_mask_charts import (
 )
 from ui.lecture import more_controls
 from ui.loaders import require_model
-from ui.text import show_tokens
+from ui.text import markdown_literal, show_tokens
 from ui.url_state import UrlState
 
 VIEWS = {

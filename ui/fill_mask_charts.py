@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import math
-import re
 
 import numpy as np
 import pandas as pd
@@ -23,15 +22,6 @@ ACTION_COLOURS = {"mask": "#1f4e9c", "random": "#c2410c", "keep": "#6b7280"}
 ACTION_WORDS = {"mask": "→ [MASK] (80%)", "random": "→ random token (10%)", "keep": "kept as it is (10%)"}
 PROBE_COLOURS = ("#1f4e9c", "#c2410c")
 BAR_HEIGHT = 36
-
-
-def markdown_literal(text: str) -> str:
-    """`text` for a Streamlit label that renders Markdown (pills, messages): every ASCII punctuation
-    mark backslash-escaped, so "##ing", "**", "[x](y)", ":smile:" or "$x$" show as typed.
-
-    Belongs in ui/text.py next to `plotly_safe`; kept here until that shared file takes it.
-    """
-    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", visible_token(text))
 
 
 def _height(bars: int) -> int:

@@ -7,6 +7,7 @@ User text is shown with st.text / st.code where possible; where colour is needed
 from __future__ import annotations
 
 import html
+import re
 from typing import Sequence
 
 import streamlit as st
@@ -15,6 +16,29 @@ import streamlit as st
 def visible_token(piece: str) -> str:
     """Make whitespace in a token visible: a space as '␣', a newline as '⏎'."""
     return piece.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥") or "∅"
+
+
+# Characters that end a line or act on a terminal: inside Markdown they could end a code span.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def markdown_literal(text: str) -> str:
+    """`text` for a Streamlit label that renders Markdown (pills, messages): every ASCII punctuation
+    mark backslash-escaped, so "##ing", "**", "[x](y)", ":smile:" or "$x$" show as typed."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", visible_token(text))
+
+
+def inline_code(text: str, limit: int = 40) -> str:
+    """`text` (shortened to `limit` characters) as a Markdown code span that nothing inside can end.
+
+    A code span shows its content as typed: no bold, links, images, LaTeX or emoji. Only a backtick or
+    a blank line can end it early, so backticks become ' and line breaks and control characters
+    become visible marks. For values from a link or a form, which anyone can write."""
+    shown = text.replace("`", "'").replace("\r\n", "\n").replace("\n", "⏎").replace("\r", "⏎").replace("\t", "⇥")
+    shown = _CONTROL.sub("�", shown)
+    if len(shown) > limit:
+        shown = shown[:limit] + "…"
+    return f"`{shown.strip() or '∅'}`"
 
 
 def token_chips_html(pieces: Sequence[str], scores: Sequence[float] | None = None, titles: Sequence[str] | None = None) -> str:

@@ -21,9 +21,11 @@ from typing import Any, Callable, Sequence
 import streamlit as st
 
 from models.limits import MAX_TEXT_CHARS
+from ui.text import inline_code
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+_SHOWN_CHARS = 40  # of an ignored value
 
 
 class UrlState:
@@ -52,7 +54,8 @@ class UrlState:
                 try:
                     value = parse(raw)
                 except (ValueError, TypeError, OverflowError):
-                    self.ignored.append(f"`{name}={_shorten(raw)}`")
+                    # Shown as a code span: a link is anyone's text, and must not become Markdown.
+                    self.ignored.append(inline_code(f"{name}={raw}", limit=len(name) + 1 + _SHOWN_CHARS))
             st.session_state[key] = value
         return key
 
@@ -136,8 +139,3 @@ class UrlState:
             st.caption(
                 "Ignored from the link (not valid here, so the default is used): " + ", ".join(self.ignored)
             )
-
-
-def _shorten(raw: str, limit: int = 40) -> str:
-    text = raw.replace("`", "'")
-    return text if len(text) <= limit else text[:limit] + "…"

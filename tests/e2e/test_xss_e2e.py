@@ -178,3 +178,30 @@ def test_pages_without_text_fields_have_none_and_numbers_refuse_text(page, app_s
         wait_for_app(page)
         assert re.fullmatch(r"\d+", seed.input_value())
     assert_inert(page)
+
+
+# Three Markdown payloads in a link's validated parameters (so all three are ignored and reported):
+# a blank line, then bold text and a live link; LaTeX; an outside image.
+LINK_PAYLOADS = {
+    "attention": ("layer", "head", "view"),
+    "double-descent": ("view", "bv_n", "bv_sets"),
+}
+INJECTION = ("%0A%0A**HACKED**%20[log%20in](https://e.co)", "$$%5Ccolor{red}%5CHuge%20PWNED$$",
+             "![x](https://e.co/p.png)")
+
+
+@pytest.mark.parametrize("path", list(LINK_PAYLOADS))
+def test_ignored_link_values_are_shown_as_plain_text(page, app_server, path):
+    outside = []
+    page.on("request", lambda request: outside.append(request.url) if "e.co" in request.url else None)
+    query = "&".join(f"{name}={value}" for name, value in zip(LINK_PAYLOADS[path], INJECTION))
+    open_page(page, app_server, path, query)
+    note = main(page).locator('[data-testid="stCaptionContainer"]', has_text="Ignored from the link")
+    assert note.count() == 1
+    text = note.inner_text()
+    assert "HACKED" in text and "PWNED" in text and "e.co/p.png" in text  # reported, as typed
+    assert note.locator("strong, a, img, .katex").count() == 0
+    assert main(page).locator('a[href*="e.co"], img[src*="e.co"], .katex').count() == 0
+    assert outside == []
+    assert_inert(page)
+    screenshot(page, f"link-injection-{path}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -85,6 +86,7 @@ class Case:
     widgets: tuple[tuple[str, str, Any], ...] = ()
     click: str | None = None
     never: tuple[str, ...] = ("<script", "<img")
+    literal: tuple[str, ...] = ()  # fragments that must only ever appear inside a one-line code span
 
 
 def chart(count: int = 1) -> tuple[str, str]:
@@ -92,6 +94,20 @@ def chart(count: int = 1) -> tuple[str, str]:
 
 
 IGNORED = "Ignored from the link"
+
+# Link values that are Markdown: a blank line to leave the note's code span, then bold text and a live link;
+# LaTeX; an outside image every visitor's browser would fetch.
+MARKDOWN_BREAKOUT = "\n\n**HACKED** [log in](https://e.co)"
+LATEX = "$$\\color{red}\\Huge PWNED$$"
+OUTSIDE_IMAGE = "![x](https://e.co/p.png)"
+INJECTED = ("HACKED", "PWNED", "e.co/p.png")
+
+
+def link_injection(page: str, *names: str) -> Case:
+    """The three Markdown payloads, one in each of three parameters the page validates (so all are ignored)."""
+    query = dict(zip(names, (MARKDOWN_BREAKOUT, LATEX, OUTSIDE_IMAGE)))
+    return Case(f"{page.split('/')[-1][:-3]}-link-injects-markdown-latex-and-an-outside-image", page,
+                (("caption", IGNORED),), query=query, literal=INJECTED)
 
 CASES = [
     # -- attention: text ----------------------------------------------------------------------------
@@ -199,6 +215,12 @@ CASES = [
          query={"view": "dd", "rf_ridge": "1e-400", "rf_noise": "-0", "rf_n": "20", "rf_max_p": "40", "rf_repeats": "2"}),
     Case("double-descent-hostile-view-and-huge-seed", DOUBLE_DESCENT, (("caption", IGNORED), chart(2)),
          query={"view": XSS, "bv_seed": "9" * 400}),
+    # -- Markdown, LaTeX and outside images in a link, on every page --------------------------------------
+    link_injection(ATTENTION, "layer", "head", "view"),
+    link_injection(GENERATION, "max_new", "seed", "temp"),
+    link_injection(CLIP, "source", "model", "ensemble"),
+    link_injection(FILL_MASK, "view", "model", "k"),
+    link_injection(DOUBLE_DESCENT, "view", "bv_n", "bv_sets"),
     # -- the router --------------------------------------------------------------------------------------
     Case("app-hostile-lecture-flag", APP, (("title", "Lecture Lab"),), query={"lecture": XSS}),
 ]
@@ -221,6 +243,14 @@ def shown(at: AppTest, where: str) -> str:
     return "\n".join(str(element.value) for element in getattr(at, where))
 
 
+MARKDOWN_ELEMENTS = ("markdown", "caption", "warning", "info", "error", "success", "title", "header", "subheader")
+
+
+def outside_code_spans(markdown: str) -> str:
+    """What Streamlit would parse as Markdown: everything but one-line code spans."""
+    return re.sub(r"`[^`\n]*`", "", markdown)
+
+
 def describe(at: AppTest) -> str:
     """Everything the page said, for a failing assertion's message."""
     parts = {where: shown(at, where) for where in ("warning", "info", "error", "caption")}
@@ -240,6 +270,10 @@ def test_hostile_input_gets_a_message_or_a_result(case, with_tiny_models, fresh_
     raw = shown(at, "markdown")
     for fragment in case.never:
         assert fragment not in raw, f"{fragment!r} reached markdown unescaped"
+    everything = "\n".join(shown(at, where) for where in MARKDOWN_ELEMENTS)
+    for fragment in case.literal:
+        assert fragment in everything, describe(at)  # shown, so the student knows what was ignored
+        assert fragment not in outside_code_spans(everything), f"{fragment!r} was rendered as Markdown"
 
 
 def test_the_table_covers_every_page_with_at_least_40_cases():

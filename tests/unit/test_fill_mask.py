@@ -13,6 +13,7 @@ from transformers import pipeline
 from models import fill_mask as fm
 from models.limits import MAX_MASKS
 from ui import fill_mask_charts as charts
+from ui.text import markdown_literal
 
 TWO_MASKS = "Deep neural networks trained on one [MASK] can be reused for another [MASK]."
 SENTENCE = "BERT learns strong word representations by predicting masked words from the surrounding context."
@@ -336,10 +337,10 @@ def test_prediction_figure_escapes_pieces_and_keeps_the_order():
 
 
 def test_markdown_literal_escapes_every_markdown_sign():
-    assert charts.markdown_literal("##ing") == r"\#\#ing"
-    assert charts.markdown_literal("**x**") == r"\*\*x\*\*"
-    assert charts.markdown_literal(":smile:") == r"\:smile\:"
-    assert charts.markdown_literal("café") == "café"
+    assert markdown_literal("##ing") == r"\#\#ing"
+    assert markdown_literal("**x**") == r"\*\*x\*\*"
+    assert markdown_literal(":smile:") == r"\:smile\:"
+    assert markdown_literal("café") == "café"
 
 
 def test_mlm_and_strategy_figures_build_from_real_results(masked_lm, sentence_tokens):
