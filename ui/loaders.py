@@ -39,6 +39,7 @@ class ModelStatus:
     detail: str = ""
     since: float = 0.0  # time.time() when this state began
     seconds: float | None = None  # load time, once loaded
+    fix: str | None = None  # what to do about an unavailable model, as the loader said it
 
     def describe(self) -> str:
         if self.state == "loaded":
@@ -172,7 +173,7 @@ def _load_with_status(key: str) -> LoadedModel:
     try:
         loaded = load_model(key, current_device())
     except ModelUnavailable as error:
-        _set_status(key, ModelStatus("unavailable", detail=error.reason, since=time.time()))
+        _set_status(key, ModelStatus("unavailable", detail=error.reason, since=time.time(), fix=error.fix))
         raise
     except Exception as error:
         _set_status(key, ModelStatus("unavailable", detail=f"{type(error).__name__}: {error}", since=time.time()))
@@ -213,27 +214,38 @@ def require_model(key: str) -> LoadedModel:
     retry_key = f"retry_model__{key}"
     retrying = bool(st.session_state.pop(retry_key, False))
     if status.state == "unavailable" and not retrying and time.time() - status.since < UNAVAILABLE_MEMORY_S:
-        _show_unavailable(entry.key, entry.display_name, status.detail, None)
+        _show_unavailable(entry.key, entry.display_name, status.detail, status.fix)
     if status.state == "loaded":
         loaded = get_model(key)
     else:
-        with st.status(f"Loading {entry.display_name} ({entry.size_mb} MB)…", expanded=False) as panel:
-            started = time.perf_counter()
-            try:
-                loaded = get_model(key)
-            except ModelUnavailable as error:
-                panel.update(label=f"{entry.display_name} is not available", state="error")
-                _show_unavailable(entry.key, entry.display_name, error.reason, error.fix)
-            except Exception as error:  # an unexpected fault must still leave the page usable
-                panel.update(label=f"{entry.display_name} failed to load", state="error")
-                _show_unavailable(entry.key, entry.display_name, f"{type(error).__name__}: {error}", None)
-            waited = time.perf_counter() - started
-            panel.update(
-                label=f"{entry.display_name} ready ({_SOURCE_WORDS[loaded.source.kind]}, {waited:.1f} s)",
-                state="complete",
-            )
+        loaded = _load_in_panel(key, entry)
     if loaded.notice:
         st.warning(loaded.notice)
+    return loaded
+
+
+def _load_in_panel(key: str, entry: ModelEntry) -> LoadedModel:
+    """Load with a status panel; on failure the panel gives way to the reason, the fix and Retry, in full."""
+    slot = st.empty()
+    failure: tuple[str, str | None] | None = None
+    with slot.status(f"Loading {entry.display_name} ({entry.size_mb} MB)…", expanded=False) as panel:
+        started = time.perf_counter()
+        try:
+            loaded = get_model(key)
+        except ModelUnavailable as error:
+            failure = (error.reason, error.fix)
+        except Exception as error:  # an unexpected fault must still leave the page usable
+            failure = (f"{type(error).__name__}: {error}", None)
+        else:
+            panel.update(
+                label=f"{entry.display_name} ready ({_SOURCE_WORDS[loaded.source.kind]}, "
+                f"{time.perf_counter() - started:.1f} s)",
+                state="complete",
+            )
+    if failure is not None:
+        # Not inside the folded panel: a visitor must see why, what to do, and Retry without opening anything.
+        slot.empty()
+        _show_unavailable(entry.key, entry.display_name, *failure)
     return loaded
 
 
@@ -243,9 +255,10 @@ def _show_unavailable(key: str, name: str, reason: str, fix: str | None) -> None
     st.error(f"**{name} is not available on this machine.**", icon="📦")
     st.text(f"Why: {reason}")
     st.markdown(
-        fix
-        or (
-            f"Fix: on a machine with internet, run `{PREFETCH_COMMAND} --only {key}`; for an offline classroom "
+        "**Fix:** "
+        + (
+            fix
+            or f"on a machine with internet, run `{PREFETCH_COMMAND} --only {key}`; for an offline classroom "
             f"copy, add `--dir FOLDER` and start the app with `{MODEL_DIR_ENV}=FOLDER`. Then press Retry."
         )
     )

@@ -44,6 +44,21 @@ def assert_unavailable(at: AppTest, *fragments: str) -> None:
     assert not at.get("plotly_chart")
 
 
+def folded(at: AppTest) -> list[str]:
+    """What sits inside a status panel or an expander (folded away until the visitor opens it)."""
+    found: list[str] = []
+
+    def walk(node, inside: bool) -> None:
+        kind = getattr(node, "type", None)
+        if inside and kind in ("error", "markdown", "text", "button"):
+            found.append(str(getattr(node, "value", None) or getattr(node, "label", "")))
+        for child in getattr(node, "children", {}).values():
+            walk(child, inside or kind in ("status", "expandable"))
+
+    walk(at._tree, False)
+    return found
+
+
 def retry(at: AppTest) -> AppTest:
     next(button for button in at.button if (button.key or "").startswith("retry_button__")).click().run()
     return at
@@ -88,6 +103,16 @@ def test_a_failure_is_remembered_so_a_class_does_not_each_wait_for_the_hub(witho
     retry(at)  # Retry always tries at once
     assert len(attempts) == 1
     assert_unavailable(at, "ZeroDivisionError")
+
+
+def test_every_visitor_sees_the_real_reason_fix_and_retry_unfolded(tiny_model_dir, without_models, fresh_app_state):
+    with cached_copy(tiny_model_dir, "bert-base-uncased", keep=("config.json",)):
+        first = page("fill_mask.py").run()
+        later = page("fill_mask.py").run()  # a second student, within the minute the failure is remembered
+        for visitor in (first, later):
+            assert_unavailable(visitor, "interrupted download", "Delete that folder or cache entry")
+            assert not any("not available" in text or text == "Retry" or "interrupted" in text
+                           for text in folded(visitor)), folded(visitor)
 
 
 def test_half_downloaded_model_in_the_cache_then_retry_after_the_download(tiny_model_dir, without_models, fresh_app_state):
