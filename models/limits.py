@@ -25,6 +25,10 @@ MAX_LABELS = 20
 MAX_TEMPLATES = 20
 MAX_UPLOAD_MB = 10  # also set as server.maxUploadSize in .streamlit/config.toml
 MAX_IMAGE_PIXELS = 40_000_000  # about 6300 × 6300: larger is refused as a decompression bomb
+# What one image may take in memory once decoded, before it is shrunk (every conversion after that runs on
+# tiles of it). A JPEG is decoded at a reduced scale, so only PNG, WebP and GIF come near it: about
+# 20 megapixels in colour, all 40 in 16-bit greyscale.
+MAX_DECODED_IMAGE_MB = 80
 MAX_IMAGES_IN_MATRIX = 8
 
 # Hub: how long the app waits for the Hugging Face Hub before saying it is unreachable.

@@ -202,6 +202,9 @@ CASES = [
     Case("clip-upload-wide-decompression-bomb", CLIP, (("warning", "decompression bomb"),),
          query={"source": "upload"},
          widgets=(("file_uploader", "clip__upload", ("wide.png", png_claiming(1_000_000, 100), "image/png")),)),
+    Case("clip-upload-colour-png-too-large-to-decode-for-a-shared-server", CLIP, (("warning", "the whole class shares"),),
+         query={"source": "upload"},
+         widgets=(("file_uploader", "clip__upload", ("poster.png", png_claiming(6300, 6300), "image/png")),)),
     Case("clip-probe-uploads-with-a-bomb-and-a-fake", CLIP, (("warning", "decompression bomb"), ("warning", "not an image")),
          widgets=(("radio", "clip__probe_data", "uploads"), ("file_uploader", "clip__probe_uploads", [
              ("cat_1.png", png_claiming(20_000, 20_000), "image/png"), ("cat_2.png", PDF, "image/png"),

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from models import images
 from models.images import GALLERY_DIR, ImageRejected, gallery, load_gallery_photo, load_image
 from models.limits import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
 from tests.conftest import REPO_ROOT
@@ -214,3 +215,28 @@ def test_runtime_code_does_not_import_dev_only_packages():
 
 def test_models_do_not_import_streamlit():
     assert imported_by("import models.images, models.zero_shot", ("streamlit",)) == []
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "I;16", "P", "CMYK"])
+def test_tile_by_tile_conversion_equals_converting_the_whole_picture(mode):
+    """The tiles (about 1 megapixel each, edges on whole reduction factors) give exactly what converting the
+    whole picture, box-reducing it and resizing it would."""
+    rng = np.random.default_rng(0)
+    width, height = 3001, 2203  # not a multiple of anything: partial tiles at both edges
+    noise = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
+    picture = Image.fromarray(noise, "RGBA")
+    if mode == "I;16":
+        picture = Image.fromarray((noise[..., 0].astype(np.uint16) * 257))
+    elif mode != "RGBA":
+        picture = picture.convert(mode)
+    whole = {
+        "RGBA": lambda: Image.alpha_composite(Image.new("RGBA", picture.size, (255, 255, 255, 255)), picture).convert("RGB"),
+        "I;16": lambda: Image.fromarray(np.round(np.asarray(picture, dtype=np.float32) / 65535 * 255).astype(np.uint8)).convert("RGB"),
+        "P": lambda: picture.convert("RGB"),
+        "CMYK": lambda: picture.convert("RGB"),
+    }[mode]()
+    expected = whole.reduce(max(width, height) // 500)
+    expected.thumbnail((500, 500), Image.Resampling.LANCZOS)
+    got = images._small_rgb(picture, 500, notes=[])
+    assert got.size == expected.size
+    assert np.array_equal(np.asarray(got), np.asarray(expected))
