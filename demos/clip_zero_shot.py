@@ -6,7 +6,16 @@ import streamlit as st
 
 from models import zero_shot as zs
 from models.images import UPLOAD_TYPES, ImageRejected, LoadedImage, gallery, load_gallery_photo, load_image
-from models.limits import MAX_IMAGES_IN_MATRIX, MAX_LABELS, MAX_PROBE_UPLOADS, MAX_TEMPLATES, MAX_UPLOAD_MB
+from models.limits import (
+    MAX_IMAGE_SIDE,
+    MAX_IMAGES_IN_MATRIX,
+    MAX_LABELS,
+    MAX_PROBE_UPLOADS,
+    MAX_SESSION_IMAGES_MB,
+    MAX_TEMPLATES,
+    MAX_UPLOAD_MB,
+    PROBE_IMAGE_SIDE,
+)
 from models.loading import LoadedModel
 from models.registry import get_entry, models_of
 from ui import clip_charts as charts
@@ -69,11 +78,6 @@ def image_vector(model_key: str, device: str, digest: str, _loaded: LoadedModel,
     return zs.encode_images(_loaded, [_image])[0]
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def decode_upload(data: bytes, name: str) -> LoadedImage:
-    return load_image(data, name)
-
-
 @st.cache_resource(show_spinner=False)
 def digits() -> zs.LabelledImages:
     return zs.digits_dataset()
@@ -113,12 +117,47 @@ def show_rejection(name: str, error: ImageRejected) -> None:
     st.text(f"File: {name}")
 
 
-def read_upload(upload) -> LoadedImage | None:
-    try:
-        return decode_upload(upload.getvalue(), upload.name)
-    except ImageRejected as error:
-        show_rejection(upload.name, error)
-        return None
+def image_mb(image: LoadedImage) -> float:
+    return image.image.width * image.image.height * 3 / 2**20
+
+
+def decoded_uploads(widget: str) -> dict[str, LoadedImage | ImageRejected]:
+    return st.session_state.get(f"{widget}__decoded", {})
+
+
+def read_uploads(widget: str, uploads: list, max_side: int = MAX_IMAGE_SIDE) -> list[LoadedImage]:
+    """The uploads of one widget as pictures, each decoded once per session (by its upload id), only its small
+    copy kept; refusals are shown. Uploads the student removed are forgotten, and all of a session's pictures
+    together stay under MAX_SESSION_IMAGES_MB."""
+    previous = decoded_uploads(widget)
+    held = sum(image_mb(image) for other in ("clip__upload", "clip__camera", "clip__probe_uploads") if other != widget
+               for image in decoded_uploads(other).values() if isinstance(image, LoadedImage))
+    current: dict[str, LoadedImage | ImageRejected] = {}
+    images: list[LoadedImage] = []
+    for upload in uploads:
+        outcome = previous.get(upload.file_id)
+        if outcome is None:
+            if held >= MAX_SESSION_IMAGES_MB:
+                st.warning(f"Only the first {len(images)} photos are used: together they hold {held:.0f} MB, the most "
+                           "one student's photos may take on this shared server. Remove some to use others.", icon="✏️")
+                break
+            try:
+                outcome = load_image(upload.getvalue(), upload.name, max_side=max_side)
+            except ImageRejected as error:
+                outcome = error
+        current[upload.file_id] = outcome
+        if isinstance(outcome, ImageRejected):
+            show_rejection(upload.name, outcome)
+        else:
+            images.append(outcome)
+            held += image_mb(outcome)
+    st.session_state[f"{widget}__decoded"] = current
+    return images
+
+
+def read_upload(widget: str, upload) -> LoadedImage | None:
+    images = read_uploads(widget, [upload])
+    return images[0] if images else None
 
 
 def display_name(key: str) -> str:
@@ -157,7 +196,9 @@ def controls(url: UrlState) -> str:
     return model_key
 
 
-def pick_image(url: UrlState) -> LoadedImage | None:
+def pick_image(url: UrlState, shown: bool) -> LoadedImage | None:
+    """The photo to classify. Drawn only when its tab is `shown`; the widgets are always there, so an upload
+    stays when the student looks at another tab."""
     source = st.radio(
         "Image from", list(SOURCES), format_func=SOURCES.get, horizontal=True,
         key=url.choice("source", "gallery", list(SOURCES)),
@@ -167,8 +208,9 @@ def pick_image(url: UrlState) -> LoadedImage | None:
             "Photo", list(PHOTOS), format_func=lambda f: PHOTOS[f].title, key=url.choice("photo", "chelsea.jpg", list(PHOTOS))
         )
         image = gallery_images()[file]
-        st.image(image.image, width="stretch")
-        st.caption(f"Source: {PHOTOS[file].source}. Licence: {PHOTOS[file].licence}.")
+        if shown:
+            st.image(image.image, width="stretch")
+            st.caption(f"Source: {PHOTOS[file].source}. Licence: {PHOTOS[file].licence}.")
         return image
     if source == "upload":
         upload = st.file_uploader(
@@ -178,14 +220,14 @@ def pick_image(url: UrlState) -> LoadedImage | None:
         if upload is None:
             st.info("Choose an image file, or drag one here.", icon="⬆️")
             return None
-        image = read_upload(upload)
+        image = read_upload("clip__upload", upload)
     else:
         shot = st.camera_input("Take a photo", key="clip__camera")
         if shot is None:
             st.info("Allow the camera in your browser, then take a photo.", icon="🤳")
             return None
-        image = read_upload(shot)
-    if image is not None:
+        image = read_upload("clip__camera", shot)
+    if image is not None and shown:
         st.image(image.image, width="stretch")
         st.text(f"File: {image.name}")
         for note in image.notes:
@@ -211,12 +253,15 @@ def checked_prompts(url: UrlState, loaded: LoadedModel) -> tuple[zs.Checked, zs.
     return labels, templates
 
 
-def zero_shot_section(url: UrlState, loaded: LoadedModel) -> LoadedImage | None:
+def zero_shot_section(url: UrlState, loaded: LoadedModel, shown: bool) -> LoadedImage | None:
+    """Inputs always (their values live in them), the model's answer only when the tab is `shown`."""
     picture, words = st.columns([2, 3], gap="large")
     with picture:
-        image = pick_image(url)
+        image = pick_image(url, shown)
     with words:
         labels, templates = checked_prompts(url, loaded)
+    if not shown:
+        return image
     show_notices(templates.notices + labels.notices)
     if not labels.items:
         st.info("Type at least one label, for example cat, dog, car.", icon="✏️")
@@ -246,8 +291,9 @@ def zero_shot_section(url: UrlState, loaded: LoadedModel) -> LoadedImage | None:
 
 def matrix_section(loaded: LoadedModel, own_image: LoadedImage | None) -> None:
     st.markdown(MATRIX_TEXT)
+    st.session_state.setdefault("clip__matrix_photos", MATRIX_PHOTOS)
     chosen = st.multiselect(
-        f"Photos: the rows (up to {MAX_IMAGES_IN_MATRIX})", list(PHOTOS), default=MATRIX_PHOTOS,
+        f"Photos: the rows (up to {MAX_IMAGES_IN_MATRIX})", list(PHOTOS),
         format_func=lambda f: PHOTOS[f].title, max_selections=MAX_IMAGES_IN_MATRIX, key="clip__matrix_photos",
     )
     images = [gallery_images()[file] for file in chosen]
@@ -261,9 +307,10 @@ def matrix_section(loaded: LoadedModel, own_image: LoadedImage | None) -> None:
     st.image([image.image for image in images], width=110)
     # Keyed on the rows, so the captions follow the photos when the choice changes.
     captions_key = "clip__captions__" + "|".join(image.digest[:12] for image in images)
+    st.session_state.setdefault(captions_key, "\n".join(default_captions))
     captions_text = st.text_area(
         "Captions: the columns, one per line, in the same order as the photos (add more as distractors)",
-        value="\n".join(default_captions), key=captions_key, height=200,
+        key=captions_key, height=200,
     )
     captions = zs.check_captions(
         [line for line in captions_text.splitlines()], loaded.tokenizer, loaded.entry.context_length, MAX_LABELS
@@ -296,8 +343,9 @@ def matrix_section(loaded: LoadedModel, own_image: LoadedImage | None) -> None:
         st.caption("The training loss needs as many captions as photos (one matching caption per photo).")
 
 
-def probe_data() -> tuple[str, zs.LabelledImages | None]:
-    """The chosen labelled set and an identifier for caching, or None (with a message) if unusable."""
+def probe_data(shown: bool) -> tuple[str, zs.LabelledImages | None]:
+    """The chosen labelled set and an identifier for caching, or None (with a message) if unusable. Uploads are
+    decoded only when the tab is `shown`."""
     choice = st.radio(
         "Labelled images", list(PROBE_DATA), format_func=PROBE_DATA.get, horizontal=True, key="clip__probe_data"
     )
@@ -312,9 +360,11 @@ def probe_data() -> tuple[str, zs.LabelledImages | None]:
     if not uploads:
         st.info("Upload a few photos of each class; the part of the name before _ or - or a digit is the label.")
         return "uploads", None
+    if not shown:
+        return "uploads", None
     if len(uploads) > MAX_PROBE_UPLOADS:
         st.warning(f"Only the first {MAX_PROBE_UPLOADS} files are used (the limit).", icon="✏️")
-    good = [image for image in (read_upload(upload) for upload in uploads[:MAX_PROBE_UPLOADS]) if image is not None]
+    good = read_uploads("clip__probe_uploads", uploads[:MAX_PROBE_UPLOADS], PROBE_IMAGE_SIDE)
     try:
         data = zs.labelled_from_names([image.image for image in good], [image.name for image in good])
     except ValueError as error:
@@ -324,16 +374,17 @@ def probe_data() -> tuple[str, zs.LabelledImages | None]:
 
 
 @st.fragment
-def probe_section(model_key: str, template: str) -> None:
-    """The linear probe: its controls rerun this part only. Keys as arguments: they stay with the session."""
+def probe_section(model_key: str, template: str, shown: bool) -> None:
+    """The linear probe: its controls rerun this part only. Keys as arguments: they stay with the session.
+    Its widgets are always there (an upload stays while another tab is open); the work runs when `shown`."""
     loaded = require_model(model_key)
     st.markdown(
         "**Transfer learning in one chart.** Keep CLIP's image encoder frozen and fit only a new output layer "
         "(logistic regression) on a few labelled examples per class, then compare with zero-shot CLIP, "
         "which saw no labelled example at all."
     )
-    data_id, data = probe_data()
-    if data is None:
+    data_id, data = probe_data(shown)
+    if data is None or not shown:
         return
     is_digits = data_id == "digits"
     prompt = TEMPLATES.digits_template if is_digits else template
@@ -382,6 +433,13 @@ def probe_sentences(result: zs.ProbeResult) -> str:
     return f"{general} {found}"
 
 
+def keep_matrix_choices() -> None:
+    """Keep the matrix's photos, captions and view while another tab is open (Streamlit forgets the values of
+    widgets a run does not draw)."""
+    for key in [key for key in st.session_state if str(key).startswith(("clip__matrix_", "clip__captions__"))]:
+        st.session_state[key] = st.session_state[key]
+
+
 # ---------------------------------------------------------------------------------------
 # The page
 
@@ -394,17 +452,20 @@ def clip_page() -> None:
     model_key = controls(url)
     loaded = require_model(model_key)
     # Bound to the URL, so a link can open the matrix or the probe directly, and the chosen tab survives
-    # reruns. Every tab still runs: widgets in hidden tabs (an uploaded photo) keep their values.
+    # reruns. Only the open tab does its work (a student's rerun costs one tab, not three); the zero-shot and
+    # probe inputs are drawn in every run so that uploads stay, and the matrix's choices are kept for it.
+    keep_matrix_choices()
     zero_tab, matrix_tab, probe_tab = st.tabs(TABS, key="clip_tab", bind="query-params")
     with zero_tab:
-        own = zero_shot_section(url, loaded)
+        own = zero_shot_section(url, loaded, shown=zero_tab.open)
     with matrix_tab:
-        matrix_section(loaded, own if st.session_state[url.key("source")] != "gallery" else None)
+        if matrix_tab.open:
+            matrix_section(loaded, own if st.session_state[url.key("source")] != "gallery" else None)
     with probe_tab:
         your_template = zs.check_templates(
             [st.session_state[url.key("template")]], loaded.tokenizer, loaded.entry.context_length
         ).items[0]
-        probe_section(model_key, your_template)
+        probe_section(model_key, your_template, shown=probe_tab.open)
     url.write()
     url.show_ignored()
 

@@ -39,6 +39,11 @@ HUB_PROBE_TIMEOUT_S = 2.0
 MAX_IMAGE_SIDE = 1024
 # CLIP linear probe: at most this many labelled uploads (features are extracted once, on the CPU).
 MAX_PROBE_UPLOADS = 200
+# The probe keeps only a small copy of each upload: CLIP sees 224 × 224, so 320 px on the longest side
+# loses little (about 0.3 MB each).
+PROBE_IMAGE_SIDE = 320
+# All of one session's decoded uploads together (each decoded once, its small copy kept).
+MAX_SESSION_IMAGES_MB = 64
 
 # Generation decoding controls (MAX_NEW_TOKENS and MAX_FEW_SHOT_EXAMPLES are above).
 MAX_TEMPERATURE = 2.0

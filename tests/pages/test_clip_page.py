@@ -7,15 +7,18 @@ import json
 import struct
 import zlib
 
+import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from models.limits import MAX_LABELS
+from models.images import gallery
+from models.limits import MAX_LABELS, PROBE_IMAGE_SIDE
 from tests.pages import helpers
 from tests.pages.helpers import texts
 
 SCRIPT = "clip_zero_shot.py"
+PHOTO_FILES = [photo.file for photo in gallery()]
 HOSTILE = [
     "<img src=x onerror=alert(1)>",
     "<script>window.__xss=1</script>",
@@ -70,7 +73,17 @@ def tiny_app(with_tiny_models, fresh_app_state):
 # -- what a first visit shows -------------------------------------------------------------
 
 
-def test_default_page_shows_gallery_prediction_matrix_and_probe(tiny_app):
+MATRIX, PROBE = {"clip_tab": "Similarity matrix"}, {"clip_tab": "Linear probe"}
+
+
+def open_tab(at: AppTest, name: str) -> AppTest:
+    """Click a tab: the tab is bound to the link, so the browser's URL changes with it."""
+    at.session_state["clip_tab"] = name
+    at.query_params["clip_tab"] = name
+    return at.run()
+
+
+def test_default_page_shows_gallery_prediction_then_each_tab_its_own(tiny_app):
     at = run_page()
     assert not at.exception
     assert at.title[0].value.startswith("🖼️ CLIP")
@@ -79,11 +92,70 @@ def test_default_page_shows_gallery_prediction_matrix_and_probe(tiny_app):
     assert probabilities["layout"]["title"]["text"].startswith("Most likely:")
     # Ten default labels, each with a probability and its raw cosine alongside.
     assert len(probabilities["data"]) == 2 and len(probabilities["data"][0]["y"]) == 10
-    assert "clip_matrix" in shown
     assert "Licence: CC0" in texts(at.caption)
     assert "10 labels × 1 template = 10 prompts" in texts(at.caption)
+    assert "clip_matrix" not in shown  # only the open tab does its work
+    open_tab(at, "Similarity matrix")
+    assert set(charts(at)) == {"clip_matrix"}
     assert "training loss on this batch" in texts(at.caption)
+    open_tab(at, "Linear probe")
+    assert not charts(at)
     assert any(button.label.startswith("Extract features") for button in at.button)
+
+
+def test_matrix_choices_and_an_upload_stay_while_another_tab_is_open(tiny_app):
+    at = run_page(MATRIX)
+    at.multiselect(key="clip__matrix_photos").set_value(list(PHOTO_FILES[:2])).run()
+    captions = next(area for area in at.text_area if area.key.startswith("clip__captions__"))
+    captions.set_value("one cat\none rocket").run()
+    at.radio(key="clip__matrix_view").set_value("image_to_text").run()
+    open_tab(at, "Zero-shot")
+    upload(at, "mine.png", png(Image.new("RGB", (40, 30), (10, 200, 10))))
+    assert "clip_matrix" not in charts(at)
+    open_tab(at, "Similarity matrix")
+    assert not at.exception
+    assert at.multiselect(key="clip__matrix_photos").value == list(PHOTO_FILES[:2])
+    assert next(area for area in at.text_area if area.key.startswith("clip__captions__")).value == "one cat\none rocket"
+    assert at.radio(key="clip__matrix_view").value == "image_to_text"
+    assert at.toggle(key="clip__matrix_own")  # offered: the upload is still there
+    open_tab(at, "Zero-shot")
+    assert "mine.png" in texts(at.text)
+
+
+def test_each_upload_is_decoded_once_per_session(tiny_app, monkeypatch):
+    from models import images
+
+    decoded = []
+    real = images.load_image
+    monkeypatch.setattr(images, "load_image", lambda data, name, **kw: decoded.append(name) or real(data, name, **kw))
+    at = run_page(PROBE)
+    at.radio(key="clip__probe_data").set_value("uploads").run()
+    # More files than a shared cache of decoded images would hold (the probe accepts 200).
+    files = [(f"{name}_{n}.png", png(Image.new("RGB", (32, 32), (n, 30, colour))), "image/png")
+             for name, colour in (("red", 220), ("blue", 30)) for n in range(12)]
+    at.file_uploader(key="clip__probe_uploads").set_value(files).run()
+    assert sorted(decoded) == sorted(name for name, _, _ in files)
+    for _ in range(3):  # reruns: lecture mode, a label, another tab and back
+        at.run()
+    open_tab(at, "Zero-shot")
+    open_tab(at, "Linear probe")
+    assert not at.exception
+    assert len(decoded) == len(files)
+    kept = at.session_state["clip__probe_uploads__decoded"]
+    assert all(max(image.image.size) <= PROBE_IMAGE_SIDE for image in kept.values())
+
+
+def test_a_session_s_uploads_are_bounded_in_memory(tiny_app, monkeypatch):
+    monkeypatch.setattr("models.limits.MAX_SESSION_IMAGES_MB", 0.5)  # about two of the probe's small copies
+    at = run_page(PROBE)
+    at.radio(key="clip__probe_data").set_value("uploads").run()
+    rng = np.random.default_rng(0)
+    files = [(f"{name}_{n}.png", png(Image.fromarray(rng.integers(0, 255, (600, 600, 3), dtype=np.uint8))), "image/png")
+             for name in ("red", "blue") for n in range(4)]
+    at.file_uploader(key="clip__probe_uploads").set_value(files).run()
+    assert not at.exception
+    assert "the most one student's photos may take" in texts(at.warning)
+    assert len(at.session_state["clip__probe_uploads__decoded"]) < len(files)
 
 
 def test_without_weights_the_page_explains_and_does_not_crash(without_models, fresh_app_state):
@@ -226,7 +298,7 @@ def test_camera_shot_is_classified(tiny_app):
 
 
 def test_matrix_with_extra_caption_has_no_loss_and_hostile_captions_are_escaped(tiny_app):
-    at = run_page()
+    at = run_page(MATRIX)
     captions_area = next(area for area in at.text_area if area.key.startswith("clip__captions__"))
     photos = len(at.multiselect(key="clip__matrix_photos").value)
     captions_area.set_value("\n".join(["a cat"] * photos + [HOSTILE[1]])).run()
@@ -238,14 +310,14 @@ def test_matrix_with_extra_caption_has_no_loss_and_hostile_captions_are_escaped(
 
 
 def test_matrix_views_switch(tiny_app):
-    at = run_page()
+    at = run_page(MATRIX)
     at.radio(key="clip__matrix_view").set_value("image_to_text").run()
     assert not at.exception
     assert "each row sums to 1" in charts(at)["clip_matrix"]["layout"]["title"]["text"]
 
 
 def test_linear_probe_on_digits_draws_the_curve_and_says_what_it_shows(tiny_app):
-    at = run_page()
+    at = run_page(PROBE)
     at.button(key="clip__probe_run").click().run()
     assert not at.exception
     probe = charts(at)["clip_probe"]
@@ -255,7 +327,7 @@ def test_linear_probe_on_digits_draws_the_curve_and_says_what_it_shows(tiny_app)
 
 
 def test_linear_probe_on_labelled_uploads(tiny_app):
-    at = run_page()
+    at = run_page(PROBE)
     at.radio(key="clip__probe_data").set_value("uploads").run()
     colours = {"red": (220, 30, 30), "blue": (30, 30, 220)}
     files = [
@@ -269,7 +341,7 @@ def test_linear_probe_on_labelled_uploads(tiny_app):
 
 
 def test_labelled_uploads_of_one_class_are_explained(tiny_app):
-    at = run_page()
+    at = run_page(PROBE)
     at.radio(key="clip__probe_data").set_value("uploads").run()
     at.file_uploader(key="clip__probe_uploads").set_value(
         [(f"cat_{n}.png", png(Image.new("RGB", (8, 8))), "image/png") for n in range(3)]

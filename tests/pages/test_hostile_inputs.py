@@ -175,17 +175,17 @@ CASES = [
     Case("fill-mask-bias-probe-hostile-and-two-masks", FILL_MASK, (("caption", "first mask"), ("code", XSS)),
          query={"view": "bias", "probe_a": XSS + " [MASK] and [MASK]", "probe_b": "[MASK]"}),
     # -- CLIP -----------------------------------------------------------------------------------------
-    Case("clip-labels-at-the-character-limit", CLIP, (("warning", f"Only the first {MAX_LABELS} labels"), chart(2)),
+    Case("clip-labels-at-the-character-limit", CLIP, (("warning", f"Only the first {MAX_LABELS} labels"), chart()),
          widgets=(("text_area", "clip__labels", ", ".join(f"thing {n}" for n in range(3_000))[:MAX_TEXT_CHARS]),)),
-    Case("clip-numbers-as-labels", CLIP, (chart(2),), query={"labels": "1\n2\n3.5\n-7\n1e10"}),
-    Case("clip-zero-width-duplicates-mixed-scripts", CLIP, (chart(2),),
+    Case("clip-numbers-as-labels", CLIP, (chart(),), query={"labels": "1\n2\n3.5\n-7\n1e10"}),
+    Case("clip-zero-width-duplicates-mixed-scripts", CLIP, (chart(),),
          query={"labels": f"cat\ncat{ZERO_WIDTH}\n{FAMILY}\n{MIXED}\n{ZALGO}\n{RTL_OVERRIDE}"}),
-    Case("clip-template-with-several-slots-and-stray-braces", CLIP, (chart(2),),
+    Case("clip-template-with-several-slots-and-stray-braces", CLIP, (chart(),),
          query={"template": "{} {0} {label} { }} {{}} %s {}"}),
-    Case("clip-template-at-the-character-limit", CLIP, (("warning", "at most"), chart(2)),
+    Case("clip-template-at-the-character-limit", CLIP, (("warning", "at most"), chart()),
          query={"template": "a photo of a {} " + "very " * 4_000}),
-    Case("clip-template-of-control-characters", CLIP, (chart(2),), query={"template": ANSI + "{}"}),
-    Case("clip-link-wrong-types", CLIP, (("caption", IGNORED), chart(2)),
+    Case("clip-template-of-control-characters", CLIP, (chart(),), query={"template": ANSI + "{}"}),
+    Case("clip-link-wrong-types", CLIP, (("caption", IGNORED), chart()),
          query={"source": "camera\x00", "photo": "../../secret.jpg", "ensemble": "2", "ens": "-1"}),
     # -- CLIP: uploads ----------------------------------------------------------------------------------
     Case("clip-upload-svg-with-script", CLIP, (("warning", "not"),),
@@ -206,7 +206,7 @@ CASES = [
          query={"source": "upload"},
          widgets=(("file_uploader", "clip__upload", ("poster.png", png_claiming(6300, 6300), "image/png")),)),
     Case("clip-probe-uploads-with-a-bomb-and-a-fake", CLIP, (("warning", "decompression bomb"), ("warning", "not an image")),
-         widgets=(("radio", "clip__probe_data", "uploads"), ("file_uploader", "clip__probe_uploads", [
+         query={"clip_tab": "Linear probe"}, widgets=(("radio", "clip__probe_data", "uploads"), ("file_uploader", "clip__probe_uploads", [
              ("cat_1.png", png_claiming(20_000, 20_000), "image/png"), ("cat_2.png", PDF, "image/png"),
              ("dog_1.png", png(), "image/png"), ("dog_2.png", png(40, 40), "image/png")]))),
     # -- double descent: numbers from the link -----------------------------------------------------------
