@@ -170,6 +170,9 @@ def describe_truncation(prompt: PreparedPrompt, max_new: int, context: int) -> s
     return ("The prompt was left-truncated: " + "; ".join(notes) + ".") if notes else None
 
 
+HIDE_STREAMLIT_STOP = '<style>[data-testid="stStatusWidget"] button { display: none; }</style>'
+
+
 def stream_into(loaded, prompt: PreparedPrompt, settings: DecodingSettings, fingerprint, stop_slot, live_slot) -> None:
     """Generate, showing each token as it comes; Stop (or any change) reruns the page and keeps what came so far.
 
@@ -178,7 +181,10 @@ def stream_into(loaded, prompt: PreparedPrompt, settings: DecodingSettings, fing
     """
     live = {"fingerprint": fingerprint, "prompt": prompt, "steps": []}
     st.session_state[RESULT_KEY] = live
-    stop_slot.button("Stop", icon="⏹️", key="gen__stop", help="Stop generating; the tokens so far are kept.")
+    with stop_slot.container():
+        st.button("Stop", icon="⏹️", key="gen__stop", help="Stop generating; the tokens so far are kept.")
+        # One Stop while tokens stream: Streamlit's own (top right) would end the run without the tokens' summary.
+        st.markdown(HIDE_STREAMLIT_STOP, unsafe_allow_html=True)
     stream = stream_generation(loaded, prompt, settings)
     try:
         with model_requests(live_slot):
@@ -260,18 +266,20 @@ def generate_tab(loaded, model_key, prompt, settings, expected) -> None:
     fingerprint = (model_key, loaded.device, tuple(prompt.ids.tolist()), settings)
     buttons = st.container(horizontal=True)
     clicked = buttons.button("Generate", type="primary", icon="▶️", key="gen__generate")
-    stop_slot, live_slot = buttons.empty(), st.empty()
+    # The outcome's place is cleared before tokens stream, so the last run's words do not linger below them.
+    stop_slot, live_slot, outcome = buttons.empty(), st.empty(), st.empty()
     if clicked:
         stream_into(loaded, prompt, settings, fingerprint, stop_slot, live_slot)
     state = st.session_state.get(RESULT_KEY)
-    if state and state["fingerprint"] == fingerprint:
-        if "result" not in state or len(state["result"].steps) != len(state["steps"]):
-            state["result"] = collect_generation(loaded.tokenizer, state["prompt"], state["steps"])
-        show_result(state["result"], expected, fingerprint)
-    elif state:
-        st.caption("The prompt or settings changed since the last generation: press Generate.")
-    else:
-        st.caption("Press Generate to continue the prompt token by token.")
+    with outcome.container():
+        if state and state["fingerprint"] == fingerprint:
+            if "result" not in state or len(state["result"].steps) != len(state["steps"]):
+                state["result"] = collect_generation(loaded.tokenizer, state["prompt"], state["steps"])
+            show_result(state["result"], expected, fingerprint)
+        elif state:
+            st.caption("The prompt or settings changed since the last generation: press Generate.")
+        else:
+            st.caption("Press Generate to continue the prompt token by token.")
 
 
 def shots_tab(loaded, model_key, task, examples, query, separator, few_k, settings, expected) -> None:

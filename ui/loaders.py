@@ -216,6 +216,9 @@ def require_model(key: str) -> LoadedModel:
     if status.state == "unavailable" and not retrying and time.time() - status.since < UNAVAILABLE_MEMORY_S:
         _show_unavailable(entry.key, entry.display_name, status.detail, status.fix)
     if status.state == "loaded":
+        # The load panel's place, kept empty: a page's elements keep their positions from the visit that loaded
+        # the model to the next run, so a long run (a generation) never shows the old page's copy below the new.
+        st.empty()
         loaded = get_model(key)
     else:
         loaded = _load_in_panel(key, entry)

@@ -74,6 +74,9 @@ def test_stop_keeps_the_tokens_so_far(page, app_server):
     stop = main(page).get_by_role("button", name="Stop", exact=True)
     stop.wait_for(timeout=60_000)
     main(page).locator(".ll-token >> visible=true").first.wait_for()  # a streamed token (the prompt's are folded)
+    # What a student sees while tokens stream: one Stop (Streamlit's own is hidden meanwhile), one set of tabs.
+    assert page.get_by_role("button", name="Stop", exact=True).locator("visible=true").count() == 1
+    assert main(page).get_by_test_id("stTabs").locator("visible=true").count() == 1
     stop.click()
     page.wait_for_timeout(300)
     wait_for_app(page)
