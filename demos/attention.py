@@ -384,4 +384,4 @@ else:
     show_text_views(url, view, text, model_key)
 
 url.write()
-url.show_ignored()
+url.show_link_notes()

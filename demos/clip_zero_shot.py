@@ -467,7 +467,7 @@ def clip_page() -> None:
         ).items[0]
         probe_section(model_key, your_template, shown=probe_tab.open)
     url.write()
-    url.show_ignored()
+    url.show_link_notes()
 
 
 clip_page()

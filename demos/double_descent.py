@@ -100,7 +100,7 @@ def seed_input(name: str) -> int:
 def finish_inputs() -> None:
     """After the last input of a view: mirror every value into the link, say what was ignored."""
     url.write()
-    url.show_ignored()
+    url.show_link_notes()
 
 
 def show_note(note: str) -> None:

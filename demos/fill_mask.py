@@ -417,7 +417,7 @@ def show_probe(loaded: LoadedModel, sentences: tuple[str, str], top_k: int, narr
 def finish_inputs() -> None:
     """After the last input of a view: mirror every value into the link, say what was ignored."""
     url.write()
-    url.show_ignored()
+    url.show_link_notes()
 
 
 # ---------------------------------------------------------------------------------------

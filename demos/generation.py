@@ -524,7 +524,7 @@ def generation_page() -> None:
 
     url.write()
     with notices:
-        url.show_ignored()
+        url.show_link_notes()
 
 
 generation_page()

@@ -7,6 +7,9 @@ bare number in two places.
 # Text typed into any text box is cut here before tokenising, so a pasted novel can
 # never make the tokenizer itself the slow part.
 MAX_TEXT_CHARS = 20_000
+# A page's link (its query string, percent-encoded) stays under this: past about 128 KB the server answers
+# 400, and proxies and chat apps cut links far shorter. Longer values are left out of the link (the page says so).
+MAX_LINK_CHARS = 8_000
 
 # Attention: beyond this many tokens the 144-head model view stops being readable
 # and the page truncates (and says by how many tokens).

@@ -6,21 +6,23 @@ Usage in a page:
     prompt = st.text_area("Prompt", key=url.text("prompt", default=PRESET))
     seed = st.number_input("Seed", key=url.int("seed", default=0, lo=0, hi=2**31 - 1))
     url.write()                                 # after the widgets: mirror values into the URL
-    url.show_ignored()                          # say which URL values were malformed
+    url.show_link_notes()                       # say which URL values were malformed or left out
 
 Each `url.X(...)` call returns the widget key. On a session's first run the widget's value
 comes from the query string when it is valid, else from `default`; a malformed value is
-ignored and reported, never raised.
+ignored and reported, never raised. A link stays under MAX_LINK_CHARS: the longest values are
+left out of it when they would not fit, and the page says which.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any, Callable, Sequence
+from urllib.parse import quote
 
 import streamlit as st
 
-from models.limits import MAX_TEXT_CHARS
+from models.limits import MAX_LINK_CHARS, MAX_TEXT_CHARS
 from ui.text import inline_code
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -121,12 +123,19 @@ class UrlState:
         return st.session_state.get(self.key(name), self._defaults.get(name))
 
     def write(self) -> None:
-        """Mirror the bound values into the query string; defaults are left out to keep links short."""
+        """Mirror the bound values into the query string; defaults are left out to keep links short, and so are
+        values too long for a link (the longest first, until the link fits in MAX_LINK_CHARS)."""
         wanted: dict[str, str] = {}
         for name, default in self._defaults.items():
             value = self.value(name)
             if value != default:
                 wanted[name] = self._encoders[name](value)
+        others = sum(_link_chars(name, str(value)) for name, value in st.query_params.items() if name not in self._defaults)
+        left_out = []
+        while wanted and others + sum(_link_chars(name, value) for name, value in wanted.items()) > MAX_LINK_CHARS:
+            longest = max(wanted, key=lambda name: _link_chars(name, wanted[name]))
+            left_out.append(f"{longest} ({_link_chars(longest, wanted.pop(longest)):,} characters in a link)")
+        st.session_state[f"{self.page}__left_out_of_link"] = left_out
         current = {name: st.query_params.get(name) for name in self._defaults}
         for name in self._defaults:
             if name in wanted and current[name] != wanted[name]:
@@ -134,8 +143,21 @@ class UrlState:
             elif name not in wanted and current[name] is not None:
                 del st.query_params[name]
 
-    def show_ignored(self) -> None:
+    def show_link_notes(self) -> None:
+        """Say which link values were malformed (so the default is used) and which are too long for a link."""
         if self.ignored:
             st.caption(
                 "Ignored from the link (not valid here, so the default is used): " + ", ".join(self.ignored)
             )
+        left_out = st.session_state.get(f"{self.page}__left_out_of_link", [])
+        if left_out:
+            st.caption(
+                f"Too long for a link (the limit is {MAX_LINK_CHARS:,} characters), so not in this page's address: "
+                + ", ".join(inline_code(name, limit=80) for name in left_out)
+                + ". A shared link or a reload opens with the default there: paste the text to share it."
+            )
+
+
+def _link_chars(name: str, value: str) -> int:
+    """Characters that `name=value` takes in a link, percent-encoded as the browser shows it."""
+    return len(name) + 2 + len(quote(value, safe=""))

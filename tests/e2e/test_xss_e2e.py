@@ -11,6 +11,7 @@ accept, an SVG carrying a script, is refused by the browser with a message.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlparse
 
 import pytest
 
@@ -115,9 +116,10 @@ def test_clip_labels_template_and_captions(page, app_server):
     assert_inert(page)
     tall_screenshot(page, "xss-clip-zero-shot")
     page.get_by_role("tab", name="Similarity matrix").click()
+    wait_for_app(page)
     captions = field(page, re.compile("^Captions: the columns"))
     type_into(page, captions, "\n".join(f"{XSS} {n}" for n in range(5)))
-    matrix = main(page).locator(".js-plotly-plot").nth(1)
+    matrix = main(page).locator(".js-plotly-plot >> visible=true").first  # only the open tab draws its chart
     matrix.wait_for()
     assert any("<script>" in text for text in text_contents(page, ".js-plotly-plot .xtick text"))
     assert_inert(page)
@@ -193,7 +195,7 @@ INJECTION = ("%0A%0A**HACKED**%20[log%20in](https://e.co)", "$$%5Ccolor{red}%5CH
 @pytest.mark.parametrize("path", list(LINK_PAYLOADS))
 def test_ignored_link_values_are_shown_as_plain_text(page, app_server, path):
     outside = []
-    page.on("request", lambda request: outside.append(request.url) if "e.co" in request.url else None)
+    page.on("request", lambda request: outside.append(request.url) if urlparse(request.url).hostname == "e.co" else None)
     query = "&".join(f"{name}={value}" for name, value in zip(LINK_PAYLOADS[path], INJECTION))
     open_page(page, app_server, path, query)
     note = main(page).locator('[data-testid="stCaptionContainer"]', has_text="Ignored from the link")
@@ -201,7 +203,7 @@ def test_ignored_link_values_are_shown_as_plain_text(page, app_server, path):
     text = note.inner_text()
     assert "HACKED" in text and "PWNED" in text and "e.co/p.png" in text  # reported, as typed
     assert note.locator("strong, a, img, .katex").count() == 0
-    assert main(page).locator('a[href*="e.co"], img[src*="e.co"], .katex').count() == 0
+    assert main(page).locator('a[href*="e.co"], img[src*="e.co"]').count() == 0
     assert outside == []
     assert_inert(page)
     screenshot(page, f"link-injection-{path}")

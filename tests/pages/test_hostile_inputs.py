@@ -303,3 +303,33 @@ def test_every_clip_uploader_has_the_cap_and_accepts_images_only(with_tiny_model
     for uploader in uploaders:
         assert uploader.proto.max_upload_size_mb == MAX_UPLOAD_MB
         assert set(uploader.proto.type) == {".jpg", ".jpeg", ".png", ".webp", ".gif"}
+
+
+# -- long text and the link: a page's address stays short enough to reload and to share ---------------------
+
+LONG_TEXT = "Привет, мир! Единорог говорит по-английски. " * 60  # 2,640 characters; over 20,000 in a link
+LONG_TEXT_FIELDS = [
+    (ATTENTION, "text_area", "attn__text", "text"),
+    (GENERATION, "text_area", "gen__task", "task"),
+    (FILL_MASK, "text_area", "fm__text", "text"),
+    (CLIP, "text_area", "clip__labels", "labels"),
+]
+
+
+@pytest.mark.parametrize("page, kind, key, name", LONG_TEXT_FIELDS, ids=[row[3] + "@" + row[0] for row in LONG_TEXT_FIELDS])
+def test_a_value_too_long_for_a_link_is_left_out_and_the_page_says_so(page, kind, key, name, with_tiny_models, fresh_app_state):
+    from urllib.parse import urlencode
+
+    from models.limits import MAX_LINK_CHARS
+
+    at = AppTest.from_file(str(REPO_ROOT / page), default_timeout=120).run()
+    getattr(at, kind)(key=key).set_value(LONG_TEXT + " [MASK] {}").run()
+    assert not at.exception, [exception.value for exception in at.exception]
+    link = urlencode({name: value for name, value in at.query_params.items()})
+    assert len(link) <= MAX_LINK_CHARS
+    assert name not in at.query_params
+    note = shown(at, "caption")
+    assert "Too long for a link" in note and f"`{name} (" in note, describe(at)
+    getattr(at, kind)(key=key).set_value("short [MASK] {}").run()  # short again: back in the link, no note
+    assert at.query_params[name] == "short [MASK] {}"
+    assert "Too long for a link" not in shown(at, "caption")
