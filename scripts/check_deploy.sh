@@ -4,14 +4,40 @@
 #
 #   scripts/check_deploy.sh            # Python 3.12, Community Cloud's documented default
 #   scripts/check_deploy.sh 3.11       # the version the README tells you to pick under Advanced settings
+#   scripts/check_deploy.sh --resolve  # resolve requirements.txt with uv, as Cloud does, for Python 3.11,
+#                                      # 3.12 and 3.13 on Cloud's platform (Linux x86_64), without those
+#                                      # interpreters: uv resolves for a version it does not have
 #
 # Community Cloud lets you choose the Python version under "Advanced settings" when deploying; its docs
 # give 3.12 as the default. The script needs `python3.X` on PATH; when it is absent it says so and exits 2
 # (it does not fall back silently to another version, so a green run always means that exact version).
 set -euo pipefail
 
-PYTHON_VERSION="${1:-3.12}"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+if [[ "${1:-}" == "--resolve" ]]; then
+    # Community Cloud installs with uv first (pip only if uv fails). uv is fetched into a throwaway
+    # environment when it is not on PATH.
+    UV="$(command -v uv || true)"
+    TOOLS="$(mktemp -d -t lecture-lab-uv-XXXXXX)"
+    trap 'rm -rf "${TOOLS}"' EXIT
+    if [[ -z "${UV}" ]]; then
+        python3 -m venv "${TOOLS}/venv" && "${TOOLS}/venv/bin/pip" install --quiet uv
+        UV="${TOOLS}/venv/bin/uv"
+    fi
+    echo "== $("${UV}" --version): requirements.txt for Community Cloud's platform (x86_64-manylinux_2_28)"
+    for version in 3.11 3.12 3.13; do
+        "${UV}" pip compile "${REPO_ROOT}/requirements.txt" --python-version "${version}" \
+            --python-platform x86_64-manylinux_2_28 --no-header --quiet -o "${TOOLS}/resolved-${version}.txt"
+        torch_line="$(grep -E '^torch==' "${TOOLS}/resolved-${version}.txt")"
+        cuda="$(grep -cE '^nvidia-' "${TOOLS}/resolved-${version}.txt" || true)"
+        echo "   Python ${version}: $(grep -c '==' "${TOOLS}/resolved-${version}.txt") packages, ${torch_line}, ${cuda} nvidia-* CUDA packages"
+    done
+    echo "check_deploy: OK: requirements.txt resolves with uv for Python 3.11, 3.12 and 3.13"
+    exit 0
+fi
+
+PYTHON_VERSION="${1:-3.12}"
 INTERPRETER="python${PYTHON_VERSION}"
 # A pyenv shim exists for versions that are not active, so ask the interpreter itself.
 if ! "${INTERPRETER}" -c 'import venv' >/dev/null 2>&1; then
