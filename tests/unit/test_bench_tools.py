@@ -109,3 +109,13 @@ def test_the_class_benches_fill_their_own_table_in_the_readme(tmp_path, monkeypa
     text = readme.read_text()
     assert "old main" in text and "old class" not in text and "Measured today.\n\n| new |" in text
     assert set(run_all.CLASS_BENCHES) == {"engine", "int8"} and not set(run_all.CLASS_BENCHES) & set(BENCHES)
+
+
+def test_worst_request_bench_runs_every_case_on_tiny_models():
+    from bench import bench_worst_request
+
+    rows = bench_worst_request.run(size="tiny")
+    assert [row["benchmark"].split(":")[1].strip() for row in rows] == ["generation", "generation", "attention", "fill-mask"]
+    for row in rows:
+        assert row["ours"] > 0 and row["reference"] > 0 and row["unit"] == "s"
+        assert "interleaved runs" in row["note"]
