@@ -5,17 +5,8 @@ import numpy as np
 import streamlit as st
 
 from models import zero_shot as zs
-from models.images import UPLOAD_TYPES, ImageRejected, LoadedImage, gallery, load_gallery_photo, load_image
-from models.limits import (
-    MAX_IMAGE_SIDE,
-    MAX_IMAGES_IN_MATRIX,
-    MAX_LABELS,
-    MAX_PROBE_UPLOADS,
-    MAX_SESSION_IMAGES_MB,
-    MAX_TEMPLATES,
-    MAX_UPLOAD_MB,
-    PROBE_IMAGE_SIDE,
-)
+from models.images import UPLOAD_TYPES, LoadedImage, gallery, load_gallery_photo
+from models.limits import MAX_IMAGES_IN_MATRIX, MAX_LABELS, MAX_PROBE_UPLOADS, MAX_TEMPLATES, MAX_UPLOAD_MB, PROBE_IMAGE_SIDE
 from models.loading import LoadedModel
 from models.registry import get_entry, models_of
 from ui import clip_charts as charts
@@ -23,6 +14,7 @@ from ui.figures import show_figure
 from ui.lecture import lecture_mode, more_controls
 from ui.loaders import require_model
 from ui.shared_store import SharedStore
+from ui.uploads import read_upload, read_uploads, uploaded_files
 from ui.url_state import UrlState
 
 CLIP_KEYS = [entry.key for entry in models_of("clip")]
@@ -112,54 +104,6 @@ def show_notices(notices: tuple[zs.Notice, ...]) -> None:
             st.code("\n".join(notice.examples), language=None, wrap_lines=True)
 
 
-def show_rejection(name: str, error: ImageRejected) -> None:
-    st.warning(error.reason, icon="🚫")
-    st.text(f"File: {name}")
-
-
-def image_mb(image: LoadedImage) -> float:
-    return image.image.width * image.image.height * 3 / 2**20
-
-
-def decoded_uploads(widget: str) -> dict[str, LoadedImage | ImageRejected]:
-    return st.session_state.get(f"{widget}__decoded", {})
-
-
-def read_uploads(widget: str, uploads: list, max_side: int = MAX_IMAGE_SIDE) -> list[LoadedImage]:
-    """The uploads of one widget as pictures, each decoded once per session (by its upload id), only its small
-    copy kept; refusals are shown. Uploads the student removed are forgotten, and all of a session's pictures
-    together stay under MAX_SESSION_IMAGES_MB."""
-    previous = decoded_uploads(widget)
-    held = sum(image_mb(image) for other in ("clip__upload", "clip__camera", "clip__probe_uploads") if other != widget
-               for image in decoded_uploads(other).values() if isinstance(image, LoadedImage))
-    current: dict[str, LoadedImage | ImageRejected] = {}
-    images: list[LoadedImage] = []
-    for upload in uploads:
-        outcome = previous.get(upload.file_id)
-        if outcome is None:
-            if held >= MAX_SESSION_IMAGES_MB:
-                st.warning(f"Only the first {len(images)} photos are used: together they hold {held:.0f} MB, the most "
-                           "one student's photos may take on this shared server. Remove some to use others.", icon="✏️")
-                break
-            try:
-                outcome = load_image(upload.getvalue(), upload.name, max_side=max_side)
-            except ImageRejected as error:
-                outcome = error
-        current[upload.file_id] = outcome
-        if isinstance(outcome, ImageRejected):
-            show_rejection(upload.name, outcome)
-        else:
-            images.append(outcome)
-            held += image_mb(outcome)
-    st.session_state[f"{widget}__decoded"] = current
-    return images
-
-
-def read_upload(widget: str, upload) -> LoadedImage | None:
-    images = read_uploads(widget, [upload])
-    return images[0] if images else None
-
-
 def display_name(key: str) -> str:
     return get_entry(key).display_name
 
@@ -213,20 +157,22 @@ def pick_image(url: UrlState, shown: bool) -> LoadedImage | None:
             st.caption(f"Source: {PHOTOS[file].source}. Licence: {PHOTOS[file].licence}.")
         return image
     if source == "upload":
-        upload = st.file_uploader(
+        st.file_uploader(
             f"Upload a photo (JPEG, PNG, WebP or GIF; up to {MAX_UPLOAD_MB} MB)", type=list(UPLOAD_TYPES),
             key="clip__upload", max_upload_size=MAX_UPLOAD_MB,
         )
-        if upload is None:
+        files = uploaded_files("clip__upload")
+        if not files:
             st.info("Choose an image file, or drag one here.", icon="⬆️")
             return None
-        image = read_upload("clip__upload", upload)
+        image = read_upload("clip__upload", files[0])
     else:
-        shot = st.camera_input("Take a photo", key="clip__camera")
-        if shot is None:
+        st.camera_input("Take a photo", key="clip__camera")
+        shots = uploaded_files("clip__camera")
+        if not shots:
             st.info("Allow the camera in your browser, then take a photo.", icon="🤳")
             return None
-        image = read_upload("clip__camera", shot)
+        image = read_upload("clip__camera", shots[0])
     if image is not None and shown:
         st.image(image.image, width="stretch")
         st.text(f"File: {image.name}")
@@ -351,12 +297,13 @@ def probe_data(shown: bool) -> tuple[str, zs.LabelledImages | None]:
     )
     if choice == "digits":
         return "digits", digits()
-    uploads = st.file_uploader(
+    st.file_uploader(
         f"Photos named by class, e.g. cat_1.jpg, cat_2.jpg, dog_1.jpg (at least 2 classes × 2 photos; "
         f"up to {MAX_PROBE_UPLOADS} files)",
         type=list(UPLOAD_TYPES), accept_multiple_files=True, key="clip__probe_uploads",
         max_upload_size=MAX_UPLOAD_MB,
     )
+    uploads = uploaded_files("clip__probe_uploads")
     if not uploads:
         st.info("Upload a few photos of each class; the part of the name before _ or - or a digit is the label.")
         return "uploads", None

@@ -72,6 +72,15 @@ def test_upload_of_a_photo_and_of_a_non_image(page, app_server, tmp_path):
     assert exception_texts(page) == []
     assert "Most likely:" in page.locator(CHART).first.inner_text()
     tall_screenshot(page, "clip-upload")
+    # Reruns after the server let the file's bytes go (it keeps the decoded picture): the photo stays.
+    labels = page.locator('[data-testid="stMain"] textarea').first
+    labels.fill("orange\nblue\nsquare")
+    labels.press("Control+Enter")
+    page.wait_for_timeout(300)
+    wait_for_app(page)
+    assert exception_texts(page) == []
+    page.get_by_text("File: orange square.png").wait_for()
+    assert "Most likely:" in page.locator(CHART).first.inner_text() and "3 labels" in main_text(page)
 
     bad = tmp_path / "not-a-photo.jpg"
     bad.write_bytes(b"%PDF-1.7 definitely not a picture" * 50)
@@ -143,6 +152,31 @@ def test_linear_probe_runs_with_a_progress_bar_and_explains_itself(page, app_ser
     assert "frozen CLIP features" in main_text(page)
     assert exception_texts(page) == []
     tall_screenshot(page, "clip-linear-probe")
+
+
+def test_linear_probe_on_my_labelled_photos_survives_reruns(page, app_server, tmp_path):
+    """The server decodes each photo once and lets its bytes go; the probe and later reruns use the pictures."""
+    files = []
+    for name, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+        for n in range(4):
+            path = tmp_path / f"{name}_{n}.png"
+            Image.new("RGB", (64, 48), (colour[0], 30 + 20 * n, colour[2])).save(path)
+            files.append(str(path))
+    open_clip(page, app_server, urllib.parse.urlencode({"clip_tab": "Linear probe"}))
+    page.get_by_text("My labelled photos").click()
+    wait_for_app(page)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(files)
+    wait_for_app(page)
+    page.get_by_role("button", name="Extract features and train the probe").click()
+    wait_for_app(page, timeout_s=240)
+    page.locator(f"{CHART} >> visible=true").first.wait_for()
+    page.get_by_role("tab", name="Zero-shot").click()  # a rerun of the whole page, and back
+    wait_for_app(page)
+    page.get_by_role("tab", name="Linear probe").click()
+    wait_for_app(page)
+    assert exception_texts(page) == []
+    assert "Linear probe vs zero-shot" in page.locator(f"{CHART} >> visible=true").first.inner_text()
+    assert "upload it again" not in main_text(page)
 
 
 def test_lecture_mode_and_shared_link(page, app_server):

@@ -122,12 +122,15 @@ def test_matrix_choices_and_an_upload_stay_while_another_tab_is_open(tiny_app):
     assert "mine.png" in texts(at.text)
 
 
-def test_each_upload_is_decoded_once_per_session(tiny_app, monkeypatch):
-    from models import images
+def test_each_upload_is_decoded_once_per_session_and_its_bytes_let_go(tiny_app, monkeypatch):
+    from ui import uploads
 
+    released = []
+    real_release = uploads._release
+    monkeypatch.setattr(uploads, "_release", lambda file_id: released.append(file_id) or real_release(file_id))
     decoded = []
-    real = images.load_image
-    monkeypatch.setattr(images, "load_image", lambda data, name, **kw: decoded.append(name) or real(data, name, **kw))
+    real = uploads.load_image
+    monkeypatch.setattr(uploads, "load_image", lambda data, name, **kw: decoded.append(name) or real(data, name, **kw))
     at = run_page(PROBE)
     at.radio(key="clip__probe_data").set_value("uploads").run()
     # More files than a shared cache of decoded images would hold (the probe accepts 200).
@@ -141,12 +144,18 @@ def test_each_upload_is_decoded_once_per_session(tiny_app, monkeypatch):
     open_tab(at, "Linear probe")
     assert not at.exception
     assert len(decoded) == len(files)
-    kept = at.session_state["clip__probe_uploads__decoded"]
-    assert all(max(image.image.size) <= PROBE_IMAGE_SIDE for image in kept.values())
+    kept = at.session_state["uploads__decoded"]["clip__probe_uploads"]
+    assert len(kept) == len(files) and all(max(item.image.image.size) <= PROBE_IMAGE_SIDE for item in kept.values())
+    # The server holds the small pictures only: each file's bytes went back to Streamlit's upload store, once.
+    # (AppTest uploads its files afresh on every run, so the browser test checks what the page then gets.)
+    assert sorted(released) == sorted(kept)
+    at.button(key="clip__probe_run").click().run()  # and the probe still trains on them
+    assert not at.exception
+    assert charts(at)["clip_probe"]["data"][1]["x"][:2] == [1, 2]
 
 
 def test_a_session_s_uploads_are_bounded_in_memory(tiny_app, monkeypatch):
-    monkeypatch.setattr("models.limits.MAX_SESSION_IMAGES_MB", 0.5)  # about two of the probe's small copies
+    monkeypatch.setattr("ui.uploads.MAX_SESSION_IMAGES_MB", 0.5)  # about two of the probe's small copies
     at = run_page(PROBE)
     at.radio(key="clip__probe_data").set_value("uploads").run()
     rng = np.random.default_rng(0)
@@ -155,7 +164,7 @@ def test_a_session_s_uploads_are_bounded_in_memory(tiny_app, monkeypatch):
     at.file_uploader(key="clip__probe_uploads").set_value(files).run()
     assert not at.exception
     assert "the most one student's photos may take" in texts(at.warning)
-    assert len(at.session_state["clip__probe_uploads__decoded"]) < len(files)
+    assert len(at.session_state["uploads__decoded"]["clip__probe_uploads"]) < len(files)
 
 
 def test_without_weights_the_page_explains_and_does_not_crash(without_models, fresh_app_state):
