@@ -221,6 +221,13 @@ def show_bias_variance_summary(result: dd.BiasVarianceResult) -> None:
         "another training set at the chosen capacity. Their **spread** around the average fit (dashed) is the "
         "variance; the gap between the average fit and the true function (black) is the bias."
     )
+    st.caption(
+        "How bias² is measured: the average fit is itself noisy (it averages only the training sets drawn), so "
+        "(average fit − f)² would add about variance ÷ (number of sets) and show bias growing at high capacity, "
+        "where it does not. The page averages (fitᵢ − f)(fitⱼ − f) over pairs of *different* training sets "
+        "instead, which has no such excess. Its bars are ±2 Monte Carlo standard errors: where they reach the "
+        "bottom of the chart, bias² is zero within what these training sets can tell."
+    )
 
 
 # ---------------------------------------------------------------------------------------

@@ -384,16 +384,21 @@ class BiasVarianceResult:
     """Bias², variance and noise per capacity, and the expected test error they must add up to.
 
     C = number of capacities, G = plot-grid points, S = spread curves, n = training points.
-    Averages run over the test inputs and the R training sets; variance uses 1/R, which makes
-    bias² + variance exactly the mean squared error against the clean target.
+    Averages run over the test inputs and the R training sets. Both terms are unbiased estimates: the
+    plug-in bias² (mean fit − f)² would carry the mean fit's own Monte Carlo noise, about variance / R,
+    and show bias growing with capacity where it does not. So bias² is the mean over pairs of different
+    training sets of (f̂ᵢ − f)(f̂ⱼ − f), and variance uses 1/(R − 1); together they still make exactly the
+    mean squared error against the clean target. `bias_sq_se` is bias²'s Monte Carlo standard error
+    (jackknife over the R training sets); near zero, bias² may come out slightly negative.
     """
 
     settings: BiasVarianceSettings
     capacities: np.ndarray  # (C,) int: polynomial degree, or k for k-NN; ordered by increasing flexibility
     effective_params: np.ndarray  # (C,) float: degree + 1, or n / k (k-NN's effective degrees of freedom)
     capacity_label: str  # "polynomial degree" or "k (neighbours)"
-    bias_sq: np.ndarray  # (C,) mean over x of (E_D[f̂(x)] − f(x))²
-    variance: np.ndarray  # (C,) mean over x of Var_D[f̂(x)]
+    bias_sq: np.ndarray  # (C,) mean over x of (E_D[f̂(x)] − f(x))², unbiased
+    bias_sq_se: np.ndarray  # (C,) its Monte Carlo standard error; ERROR_CAP where unknown (under 3 sets, blow-ups)
+    variance: np.ndarray  # (C,) mean over x of Var_D[f̂(x)], unbiased
     noise_var: float  # σ²
     total: np.ndarray  # (C,) bias_sq + variance + noise_var
     expected_test_error: np.ndarray  # (C,) measured: mean of (f̂(x) − y)² with fresh test noise
@@ -444,15 +449,18 @@ def simulate_bias_variance(settings: BiasVarianceSettings) -> BiasVarianceResult
     train_pred = predict(x_train, y_train, x_train, capacities)  # (C, R, n)
     grid_pred = predict(x_train, y_train, grid_x, np.array([spread_capacity]))[0]  # (R, G)
 
-    mean_pred = test_pred.mean(axis=1)  # (C, m): E_D[f̂(x)] estimated over the R training sets
-    bias_sq = np.mean((mean_pred - target(x_test)) ** 2, axis=-1)
-    variance = np.mean((test_pred - mean_pred[:, None, :]) ** 2, axis=(1, 2))
+    bias_sq, bias_sq_se, variance = _bias_and_variance(test_pred - target(x_test))
+    if s.n_resamples < 2:
+        notes.append("With one training set, bias and variance cannot be told apart: all of the error shows as bias².")
     expected = np.mean((test_pred - y_test) ** 2, axis=(1, 2))
     train_error = np.mean((train_pred - y_train) ** 2, axis=(1, 2))
     noise_var = s.noise_sd**2
 
     averages = np.stack([bias_sq, variance, expected, train_error])
     (bias_sq, variance, expected, train_error), n_clipped = _clip_errors(averages)
+    bias_sq_se, _ = _clip_errors(bias_sq_se)  # no error bar where the fits blew up, or with under 3 sets
+    if s.n_resamples == 2:
+        notes.append("With two training sets, bias² has no Monte Carlo error bar: use at least three.")
     notes.append(
         _clip_note(
             n_clipped,
@@ -469,6 +477,7 @@ def simulate_bias_variance(settings: BiasVarianceSettings) -> BiasVarianceResult
         effective_params=effective_params,
         capacity_label=label,
         bias_sq=bias_sq,
+        bias_sq_se=bias_sq_se,
         variance=variance,
         noise_var=noise_var,
         total=np.minimum(bias_sq + variance + noise_var, ERROR_CAP),
@@ -484,6 +493,28 @@ def simulate_bias_variance(settings: BiasVarianceSettings) -> BiasVarianceResult
         clipped=n_clipped > 0,
         note=" ".join(n for n in notes if n),
     )
+
+
+def _bias_and_variance(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unbiased bias², its jackknife standard error, and unbiased variance from the fits' errors f̂ᵢ(x) − f(x).
+
+    errors: (C, R, m). With S = Σᵢ eᵢ and Q = Σᵢ eᵢ² at each x, the mean over pairs i ≠ j of eᵢeⱼ is
+    (S² − Q) / (R(R − 1)): its expectation is (E f̂ − f)², with no variance / R added. Variance is
+    (Q − S²/R) / (R − 1). Their sum is Q / R, the mean squared error against f, exactly.
+    """
+    count = errors.shape[1]
+    sums, squares = errors.sum(axis=1), (errors**2).sum(axis=1)  # (C, m)
+    if count < 2:
+        return np.mean(squares, axis=-1), np.full(errors.shape[0], np.nan), np.zeros(errors.shape[0])
+    bias_sq = np.mean((sums**2 - squares) / (count * (count - 1)), axis=-1)
+    variance = np.mean((squares - sums**2 / count) / (count - 1), axis=-1)
+    if count < 3:
+        return bias_sq, np.full(errors.shape[0], np.nan), variance
+    # Leave each training set out in turn: the spread of those estimates gives the standard error.
+    left_sums, left_squares = sums[:, None, :] - errors, squares[:, None, :] - errors**2  # (C, R, m)
+    left_out = np.mean((left_sums**2 - left_squares) / ((count - 1) * (count - 2)), axis=-1)  # (C, R)
+    spread = np.sum((left_out - left_out.mean(axis=1, keepdims=True)) ** 2, axis=1)
+    return bias_sq, np.sqrt((count - 1) / count * spread), variance
 
 
 def _legendre_features(x: np.ndarray, degree: int) -> np.ndarray:

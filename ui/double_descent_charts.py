@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 
 from models.double_descent import (
     BAND_PERCENTILES,
+    ERROR_CAP,
     BiasVarianceResult,
     LinearModelResult,
     RandomFeaturesResult,
@@ -155,6 +156,7 @@ def bias_variance_table(result: BiasVarianceResult) -> pd.DataFrame:
             result.capacity_label: result.capacities,
             "effective parameters": result.effective_params,
             "bias²": result.bias_sq,
+            "bias² Monte Carlo error (1 s.e.)": np.where(result.bias_sq_se < ERROR_CAP, result.bias_sq_se, np.nan),
             "variance": result.variance,
             "noise σ²": result.noise_var,
             "bias² + variance + noise": result.total,
@@ -188,6 +190,7 @@ def bias_variance_figure(result: BiasVarianceResult) -> go.Figure:
                 mode="lines+markers" if x.size < 30 else "lines",
                 line={"color": colour, "dash": dash, "width": 3.5 if colour == TOTAL_COLOUR else 2.5},
                 marker={"size": 5},
+                error_y=_bias_error_bars(result) if colour == BIAS_COLOUR else None,
                 hovertemplate="%{y:.4g}",
             )
         )
@@ -218,6 +221,16 @@ def bias_variance_figure(result: BiasVarianceResult) -> go.Figure:
         yaxis=_log_axis(result.bias_sq, result.variance, result.total, result.expected_test_error, [result.noise_var]),
     )
     return fig
+
+
+def _bias_error_bars(result: BiasVarianceResult) -> dict:
+    """±2 Monte Carlo standard errors on bias² (none where unknown); the lower bar stops at the log floor."""
+    known = result.bias_sq_se < ERROR_CAP
+    up = np.where(known, 2 * result.bias_sq_se, 0.0)
+    shown = _positive(result.bias_sq)
+    down = np.minimum(up, shown - LOG_FLOOR)
+    return {"type": "data", "symmetric": False, "array": up, "arrayminus": down, "color": BIAS_COLOUR,
+            "thickness": 1.5, "width": 4}
 
 
 def _capacity_text(result: BiasVarianceResult) -> str:

@@ -94,6 +94,19 @@ def test_default_view_decomposes_the_test_error(page):
     assert_charts_finite_and_positive(at)
 
 
+def test_bias_sq_carries_its_monte_carlo_error_bars(page):
+    import models.double_descent as dd
+
+    at = run_page()
+    assert_fine(at)
+    bias = trace(at, 0, "bias² (")
+    expected = dd.simulate_bias_variance(dd.BiasVarianceSettings())  # the page's defaults
+    np.testing.assert_allclose(decoded(bias["error_y"]["array"]), 2 * expected.bias_sq_se, rtol=1e-9)
+    lower = decoded(bias["error_y"]["arrayminus"])
+    assert np.all(decoded(bias["y"]) - lower > 0)  # a bar never runs below the log axis
+    assert "pairs of *different* training sets" in texts(at.caption)
+
+
 def test_k_nn_sweeps_k_on_a_reversed_axis_and_marks_the_chosen_k(page):
     at = run_page({"bv_model": "knn", "bv_k": "7"})
     assert_fine(at)

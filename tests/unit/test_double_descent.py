@@ -433,3 +433,36 @@ def test_largest_slider_values_stay_finite():
 def test_settings_outside_the_limits_are_refused(make):
     with pytest.raises(ValueError):
         make()
+
+
+def _mean_and_error(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return values.mean(axis=0), values.std(axis=0, ddof=1) / np.sqrt(len(values))
+
+
+def test_bias_sq_is_unbiased_where_the_plug_in_estimate_is_not():
+    """Averaged over many runs, bias² from 3 training sets equals bias² from 300; the plug-in (mean fit − f)²
+    from the same fits overshoots by about variance / 3, so it would show bias growing with capacity."""
+    few = [dd.simulate_bias_variance(dd.BiasVarianceSettings(max_degree=4, n_resamples=3, seed=k)) for k in range(300)]
+    many = [dd.simulate_bias_variance(dd.BiasVarianceSettings(max_degree=4, n_resamples=300, seed=10_000 + k))
+            for k in range(20)]
+    reference, reference_error = _mean_and_error(np.array([r.bias_sq for r in many]))
+    shown, shown_error = _mean_and_error(np.array([r.bias_sq for r in few]))
+    plug_in, plug_in_error = _mean_and_error(np.array([r.bias_sq + r.variance / 3 for r in few]))
+    assert np.all(np.abs(shown - reference) < 4 * np.hypot(shown_error, reference_error)), (shown, reference)
+    assert np.max((plug_in - reference) / np.hypot(plug_in_error, reference_error)) > 8, (plug_in, reference)
+
+
+def test_bias_sq_standard_error_matches_its_spread_over_repeated_draws():
+    """The jackknife over one experiment's R fits against the actual spread of bias² over 400 experiments."""
+    rng = np.random.default_rng(0)
+    offset = rng.normal(0.0, 0.1, 20)  # a bias that varies over 20 test inputs
+    draws = [dd._bias_and_variance(offset + rng.standard_t(4, (1, 50, 20)) * 0.3) for _ in range(400)]
+    spread = np.std([bias[0] for bias, _, _ in draws], ddof=1)
+    typical_error = np.mean([error[0] for _, error, _ in draws])
+    assert 0.8 < typical_error / spread < 1.25, (typical_error, spread)
+
+
+def test_bias_and_variance_still_add_up_exactly_to_the_error_against_the_clean_target():
+    r = dd.simulate_bias_variance(dd.BiasVarianceSettings(noise_sd=0.0, n_resamples=40))
+    np.testing.assert_allclose(r.bias_sq + r.variance, r.expected_test_error, rtol=1e-9)
+    assert np.all(r.bias_sq_se > 0)
