@@ -149,23 +149,32 @@ def layer_head_controls(url: UrlState, layers: int, heads: int, *, uses_head: bo
     return layer, head_choice(head)
 
 
-def token_controls(url: UrlState, results: list[AttentionResult]) -> tuple[bool, bool]:
+def token_controls(url: UrlState, results: list[AttentionResult]) -> dict[str, bool]:
+    """The token toggles, as keyword arguments for the views: hide (special tokens), hide_sink, merge."""
+    causal = any(result.causal for result in results)
     with more_controls("Token controls"):
         hide = st.toggle(
-            "Hide special tokens ([CLS], [SEP], GPT-2's first token) and renormalise each row",
+            "Hide special tokens ([CLS], [SEP], <|endoftext|>) and renormalise each row",
             key=url.bool("hide", False),
             help="Those tokens soak up spare attention. Hiding drops their rows and columns and rescales every "
-            "row to sum to 1 again.",
+            "row to sum to 1 again. A word you typed is never hidden.",
+        )
+        hide_sink = causal and st.toggle(
+            "Hide the first token: the attention sink",
+            key=url.bool("sink", False),
+            help="GPT-2 has no start token, so its first token, often your first word, is where every later "
+            "token puts the attention it does not need (the 'attention sink'). Hiding it shows how the rest is "
+            "shared out.",
         )
         merge = st.toggle(
             "Merge subword pieces into words",
             key=url.bool("merge", False),
             help="Rule: sum over a word's key pieces, mean over its query pieces, so rows still sum to 1.",
         )
-    if hide and any(result.axis.special.all() for result in results):
-        st.info("Every token of this text is special (a single GPT-2 token), so nothing is hidden.")
-        hide = False
-    return hide, merge
+    if any(result.axis.hidden(special=hide, sink=hide_sink).all() for result in results):
+        st.info("Every token of this text would be hidden (a single GPT-2 token), so nothing is hidden.")
+        hide = hide_sink = False
+    return {"hide": hide, "hide_sink": hide_sink, "merge": merge}
 
 
 def show_heatmap(
@@ -186,8 +195,8 @@ def show_heatmap(
         st.caption("Max over heads: the strongest weight any head gives; rows no longer sum to 1.")
 
 
-def show_model_view(result: AttentionResult, layer: int, head: HeadChoice, hide: bool, merge: bool) -> None:
-    grid = model_view_grid(result, max_cells=charts.MODEL_VIEW_MAX_CELLS, hide=hide, merge=merge)
+def show_model_view(result: AttentionResult, layer: int, head: HeadChoice, tokens: dict[str, bool]) -> None:
+    grid = model_view_grid(result, max_cells=charts.MODEL_VIEW_MAX_CELLS, **tokens)
     selected = (layer, head) if isinstance(head, int) else None
     show_figure(
         charts.model_view_figure(grid, selected),
@@ -210,13 +219,13 @@ def show_model_view(result: AttentionResult, layer: int, head: HeadChoice, hide:
         "The CSV lists these numbers for every head."
     )
     st.subheader(f"Enlarged: layer {layer}, {head_words(head)}")
-    enlarged = attention_view(result, layer, head, hide=hide, merge=merge)
+    enlarged = attention_view(result, layer, head, **tokens)
     show_heatmap(enlarged, result.model_key, layer, head, key="model_view_enlarged")
 
 
-def show_rollout(result: AttentionResult, layer: int, hide: bool, merge: bool) -> None:
+def show_rollout(result: AttentionResult, layer: int, tokens: dict[str, bool]) -> None:
     entry = get_entry(result.model_key)
-    view = rollout_view(result, layer, hide=hide, merge=merge)
+    view = rollout_view(result, layer, **tokens)
     show_figure(
         charts.attention_heatmap(view, f"{entry.display_name}: rollout from the input through layer {layer}"),
         name=f"rollout_{entry.key}_layer{layer}",
@@ -241,8 +250,8 @@ def show_compare(url: UrlState, text: str) -> None:
     layer, head = layer_head_controls(
         url, min(r.layers for r in results), min(r.heads for r in results)
     )
-    hide, merge = token_controls(url, results)
-    views = [attention_view(result, layer, head, hide=hide, merge=merge) for result in results]
+    tokens = token_controls(url, results)
+    views = [attention_view(result, layer, head, **tokens) for result in results]
     # One colour scale for both, so their weights compare cell for cell.
     zmax = max(charts.colour_max(view) for view in views)
     for column, result in zip(st.columns(2), results):
@@ -277,14 +286,14 @@ def inspect_text(url: UrlState, view: str, text: str, model_key: str) -> None:
         return
     show_token_count(result)
     layer, head = layer_head_controls(url, result.layers, result.heads, uses_head=view != "rollout")
-    hide, merge = token_controls(url, [result])
+    tokens = token_controls(url, [result])
     if view == "heatmap":
-        show_heatmap(attention_view(result, layer, head, hide=hide, merge=merge), model_key, layer, head, key="heatmap")
+        show_heatmap(attention_view(result, layer, head, **tokens), model_key, layer, head, key="heatmap")
     elif view == "model":
-        show_model_view(result, layer, head, hide, merge)
+        show_model_view(result, layer, head, tokens)
     else:
         st.caption("Rollout runs from the input through the chosen layer, over all heads.")
-        show_rollout(result, layer, hide, merge)
+        show_rollout(result, layer, tokens)
 
 
 @st.fragment

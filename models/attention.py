@@ -46,15 +46,22 @@ class TokenAxis:
     """The tokens along both axes of an attention matrix (queries and keys are the same tokens).
 
     labels:   (n,) what to print for each piece: "##s", " unic", "[CLS]"
-    special:  (n,) bool: [CLS] / [SEP], or a causal model's first token (the "attention sink")
+    special:  (n,) bool: the model's special tokens ([CLS], [SEP], <|endoftext|>), added or typed
     word_ids: (n,) int, the word each piece belongs to, in 0..w-1; a special token is a word of its own
     words:    (w,) the text of each word, shown when pieces are merged
+    sink:     (n,) bool: a causal model's first token, whatever it is: every later token dumps spare
+              attention on it (the "attention sink"). GPT-2 adds no start token, so it is often a word.
     """
 
     labels: tuple[str, ...]
     special: np.ndarray
     word_ids: np.ndarray
     words: tuple[str, ...]
+    sink: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.sink is None:
+            object.__setattr__(self, "sink", np.zeros(len(self.labels), dtype=bool))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -67,13 +74,20 @@ class TokenAxis:
             special=self.special[keep],
             word_ids=word_ids.reshape(-1),
             words=tuple(self.words[index] for index in kept_words),
+            sink=self.sink[keep],
         )
 
     def merged(self) -> TokenAxis:
-        """One entry per word; a word is special when any of its pieces is."""
+        """One entry per word; a word is special (or the sink) when any of its pieces is."""
         special = np.zeros(len(self.words), dtype=bool)
         np.logical_or.at(special, self.word_ids, self.special)
-        return TokenAxis(self.words, special, np.arange(len(self.words)), self.words)
+        sink = np.zeros(len(self.words), dtype=bool)
+        np.logical_or.at(sink, self.word_ids, self.sink)
+        return TokenAxis(self.words, special, np.arange(len(self.words)), self.words, sink)
+
+    def hidden(self, *, special: bool, sink: bool) -> np.ndarray:
+        """(n,) bool: the tokens that hiding special tokens and/or the sink drops."""
+        return (self.special & special) | (self.sink & sink)
 
 
 @dataclass(frozen=True)
@@ -231,8 +245,9 @@ def token_limit(entry: ModelEntry) -> int:
 def prepare_text(tokenizer: Any, text: str, *, causal: bool, max_tokens: int) -> PreparedText:
     """Tokenise `text` (a fast transformers tokenizer) and keep its first `max_tokens` tokens.
 
-    BERT's tokenizer adds [CLS] ... [SEP] (truncation keeps [SEP] last); GPT-2's adds nothing, and its
-    first token is marked special because every later token dumps spare attention on it.
+    BERT's tokenizer adds [CLS] ... [SEP] (truncation keeps [SEP] last); GPT-2's adds nothing. Special
+    tokens typed in the text (<|endoftext|>, [SEP]) are marked special too. A causal model's first token is
+    marked as the sink, apart: it is often the student's first word.
     """
     if not text.strip():
         raise ValueError("The text is empty: type a sentence.")
@@ -244,16 +259,23 @@ def prepare_text(tokenizer: Any, text: str, *, causal: bool, max_tokens: int) ->
     total = len(encoded["input_ids"])
     keep = _first_tokens(np.asarray(encoded["special_tokens_mask"], dtype=bool), max_tokens)
     ids = np.asarray(encoded["input_ids"], dtype=np.int64)[keep]
-    special = np.asarray(encoded["special_tokens_mask"], dtype=bool)[keep]
-    if causal:
-        special[0] = True
+    special = np.asarray(encoded["special_tokens_mask"], dtype=bool)[keep] | np.isin(ids, _structural_ids(tokenizer))
+    sink = np.zeros(len(ids), dtype=bool)
+    sink[0] = causal
     if special.all() and not causal:
         raise ValueError("The text has no tokens the model can read (only control or unknown characters).")
     offsets = [encoded["offset_mapping"][i] for i in keep]
     labels = tuple(_piece_label(tokenizer, int(i), text, span) for i, span in zip(ids, offsets))
     word_ids, words = _words([encoded.word_ids()[i] for i in keep], offsets, labels, text)
-    axis = TokenAxis(labels=labels, special=special, word_ids=word_ids, words=words)
+    axis = TokenAxis(labels=labels, special=special, word_ids=word_ids, words=words, sink=sink)
     return PreparedText(input_ids=ids, axis=axis, total_tokens=total, causal=causal)
+
+
+def _structural_ids(tokenizer: Any) -> list[int]:
+    """Ids of the tokens that mark a sequence's start, end or padding ([CLS], [SEP], [PAD], <|endoftext|>).
+    [UNK] and [MASK] stand for words, so they are not among them."""
+    names = ("cls_token_id", "sep_token_id", "pad_token_id", "bos_token_id", "eos_token_id")
+    return [token for token in (getattr(tokenizer, name, None) for name in names) if token is not None]
 
 
 def _first_tokens(special: np.ndarray, max_tokens: int) -> np.ndarray:
@@ -364,13 +386,18 @@ def renormalise_rows(stack: np.ndarray) -> np.ndarray:
     return np.divide(stack, sums, out=np.zeros_like(stack), where=sums > 0)
 
 
-def hide_special(stack: np.ndarray, axis: TokenAxis) -> tuple[np.ndarray, TokenAxis]:
-    """Drop the special tokens' rows and columns, then renormalise each row over the keys left."""
-    keep = ~axis.special
+def hide_tokens(stack: np.ndarray, axis: TokenAxis, drop: np.ndarray) -> tuple[np.ndarray, TokenAxis]:
+    """Drop the rows and columns of the tokens in `drop` (n,) bool, then renormalise each row over the keys left."""
+    keep = ~drop
     if not keep.any():
-        raise ValueError("Every token is special: nothing would be left after hiding them.")
+        raise ValueError("Every token would be hidden: nothing would be left to show.")
     kept = stack[..., keep, :][..., keep]
     return renormalise_rows(kept), axis.subset(keep)
+
+
+def hide_special(stack: np.ndarray, axis: TokenAxis) -> tuple[np.ndarray, TokenAxis]:
+    """Drop the special tokens ([CLS], [SEP], <|endoftext|>): never a word the student typed."""
+    return hide_tokens(stack, axis, axis.special)
 
 
 def merge_pieces(stack: np.ndarray, group_of: np.ndarray, groups: int) -> np.ndarray:
@@ -392,11 +419,11 @@ def merge_words(stack: np.ndarray, axis: TokenAxis) -> tuple[np.ndarray, TokenAx
 
 
 def token_view(
-    stack: np.ndarray, axis: TokenAxis, *, hide: bool, merge: bool
+    stack: np.ndarray, axis: TokenAxis, *, hide: bool, merge: bool, hide_sink: bool = False
 ) -> tuple[np.ndarray, TokenAxis]:
-    """Hide special tokens and/or merge words, in that order."""
-    if hide:
-        stack, axis = hide_special(stack, axis)
+    """Hide special tokens and/or the attention sink, then merge words, in that order."""
+    if hide or hide_sink:
+        stack, axis = hide_tokens(stack, axis, axis.hidden(special=hide, sink=hide_sink))
     if merge:
         stack, axis = merge_words(stack, axis)
     return stack, axis
@@ -408,7 +435,8 @@ def _check_layer(result: AttentionResult, layer: int) -> None:
 
 
 def attention_view(
-    result: AttentionResult, layer: int, head: HeadChoice, *, hide: bool = False, merge: bool = False
+    result: AttentionResult, layer: int, head: HeadChoice, *, hide: bool = False, merge: bool = False,
+    hide_sink: bool = False,
 ) -> AttentionView:
     """One layer's attention: one head, or the mean or max over its heads.
 
@@ -417,7 +445,7 @@ def attention_view(
     _check_layer(result, layer)
     if head not in ("mean", "max") and not (isinstance(head, int) and 0 <= head < result.heads):
         raise ValueError(f"Head {head!r} does not exist: choose 'mean', 'max' or 0 to {result.heads - 1}.")
-    stack, axis = token_view(result.weights[layer], result.axis, hide=hide, merge=merge)
+    stack, axis = token_view(result.weights[layer], result.axis, hide=hide, merge=merge, hide_sink=hide_sink)
     if head == "mean":
         matrix = stack.mean(axis=0)
     elif head == "max":
@@ -445,10 +473,13 @@ def rollout(weights: np.ndarray) -> np.ndarray:
     return rolled.astype(np.float32)
 
 
-def rollout_view(result: AttentionResult, through_layer: int, *, hide: bool = False, merge: bool = False) -> AttentionView:
+def rollout_view(
+    result: AttentionResult, through_layer: int, *, hide: bool = False, merge: bool = False, hide_sink: bool = False
+) -> AttentionView:
     """Rollout from the input up to `through_layer`, computed on every token, then hidden / merged."""
     _check_layer(result, through_layer)
-    matrix, axis = token_view(rollout(result.weights[: through_layer + 1])[-1], result.axis, hide=hide, merge=merge)
+    rolled = rollout(result.weights[: through_layer + 1])[-1]
+    matrix, axis = token_view(rolled, result.axis, hide=hide, merge=merge, hide_sink=hide_sink)
     return AttentionView(matrix, axis, result.causal, row_stochastic=True)
 
 
@@ -467,7 +498,9 @@ def head_summary(stack: np.ndarray) -> HeadSummary:
     )
 
 
-def model_view_grid(result: AttentionResult, *, max_cells: int, hide: bool = False, merge: bool = False) -> ModelViewGrid:
+def model_view_grid(
+    result: AttentionResult, *, max_cells: int, hide: bool = False, merge: bool = False, hide_sink: bool = False
+) -> ModelViewGrid:
     """Every head of every layer, pooled to at most `max_cells` cells a side, tiled into one image.
 
     Tiles are thumbnails for spotting patterns; pooling (beyond `max_cells` tokens) groups neighbouring
@@ -475,7 +508,7 @@ def model_view_grid(result: AttentionResult, *, max_cells: int, hide: bool = Fal
     """
     if max_cells < 1:
         raise ValueError(f"max_cells must be at least 1, not {max_cells}.")
-    stack, axis = token_view(result.weights, result.axis, hide=hide, merge=merge)
+    stack, axis = token_view(result.weights, result.axis, hide=hide, merge=merge, hide_sink=hide_sink)
     tokens = len(axis)
     cells = min(tokens, max_cells)
     cell_of = np.arange(tokens) * cells // tokens

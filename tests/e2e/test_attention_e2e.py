@@ -133,3 +133,16 @@ def test_lecture_mode_heatmap(page, app_server):
     assert exception_texts(page) == []
     page.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for()
     tall_screenshot(page, "attention-lecture-mode")
+
+
+def test_gpt2_first_word_stays_when_special_tokens_are_hidden_and_the_sink_toggle_hides_it(page, app_server):
+    open_page(page, app_server, PATH, "model=gpt2&hide=1&text=" + quote("Unicorns spoke perfect English."))
+    assert exception_texts(page) == []
+    main = page.locator('[data-testid="stMain"]')
+    assert main.get_by_text("Hide the first token: the attention sink").count() == 1
+    before = tick_texts(page)
+    open_page(page, app_server, PATH, "model=gpt2&hide=1&sink=1&text=" + quote("Unicorns spoke perfect English."))
+    assert exception_texts(page) == []
+    after = tick_texts(page)
+    assert len(after) < len(before) and set(after) < set(before)
+    tall_screenshot(page, "attention-gpt2-sink-hidden")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -108,10 +110,26 @@ def test_unreadable_text_says_so(models):
 
 
 def test_single_gpt2_token_cannot_hide_its_only_token(models):
-    at = run_page(text="a", model="gpt2", hide="1")
+    at = run_page(text="a", model="gpt2", sink="1")
     no_traceback(at)
     assert any("nothing is hidden" in info.value for info in at.info)
     assert len(charts(at)) == 1
+
+
+def test_hiding_special_tokens_keeps_gpt2_s_first_word_and_the_sink_has_its_own_toggle(models):
+    at = run_page(text="Unicorns spoke English.", model="gpt2", hide="1")
+    no_traceback(at)
+    assert at.toggle(key="attn__sink").label.startswith("Hide the first token: the attention sink")
+    def keys() -> list[str]:
+        return json.loads(charts(at)[0].proto.spec)["data"][0]["x"]
+
+    typed = keys()
+    assert "".join(typed).startswith("Unicorns")  # hiding special tokens left the student's first word in place
+    at.toggle(key="attn__sink").set_value(True).run()
+    assert keys() == typed[1:]
+    assert at.query_params["sink"] == "1"
+    bert = run_page(text="Unicorns spoke English.", hide="1")
+    assert not [toggle for toggle in bert.toggle if toggle.key == "attn__sink"]  # an encoder has no sink
 
 
 def test_url_restores_every_input(models):

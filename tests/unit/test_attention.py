@@ -121,7 +121,8 @@ def test_pieces_words_and_specials(tiny_bert, tiny_gpt2):
     assert bert.axis.word_ids.tolist() == [0, 1, 1, 2, 3]
     gpt = prepare_text(tiny_gpt2.tokenizer, "The unicorns", causal=True, max_tokens=32)
     assert gpt.axis.labels == ("The", " unic", "orns")
-    assert gpt.axis.special.tolist() == [True, False, False]  # the first token: GPT-2's attention sink
+    assert gpt.axis.special.tolist() == [False, False, False]  # GPT-2 adds no special token: "The" is a word
+    assert gpt.axis.sink.tolist() == [True, False, False]  # but the first token is its attention sink
     assert gpt.axis.words == ("The", "unicorns")
     assert gpt.input_ids.tolist() == tiny_gpt2.tokenizer("The unicorns")["input_ids"]
 
@@ -196,7 +197,7 @@ def test_hiding_specials_renormalises_the_kept_block(tiny_bert):
 
 def test_hiding_gpt2_first_token(tiny_gpt2):
     result = attention_for_text(tiny_gpt2, SENTENCE)
-    view = attention_view(result, 0, 1, hide=True)
+    view = attention_view(result, 0, 1, hide_sink=True)
     assert view.axis.labels == result.axis.labels[1:]
     assert_rows_sum_to_one(view.matrix)
     assert view.matrix[0, 0] == pytest.approx(1.0)  # the new first query can only look at itself
@@ -204,9 +205,23 @@ def test_hiding_gpt2_first_token(tiny_gpt2):
 
 def test_hiding_everything_is_refused(tiny_gpt2):
     result = attention_for_text(tiny_gpt2, "a")
-    assert result.axis.special.all()
+    assert result.axis.sink.all()
     with pytest.raises(ValueError, match="nothing"):
-        attention_view(result, 0, "mean", hide=True)
+        attention_view(result, 0, "mean", hide_sink=True)
+
+
+def test_hiding_special_tokens_never_hides_a_typed_word(tiny_gpt2, tiny_bert):
+    """GPT-2 adds no special token: hiding specials keeps the first word; only typed <|endoftext|> goes."""
+    plain = attention_for_text(tiny_gpt2, SENTENCE)
+    assert attention_view(plain, 0, "mean", hide=True).axis.labels == plain.axis.labels
+    typed = attention_for_text(tiny_gpt2, "<|endoftext|>The unicorns spoke.")
+    shown = attention_view(typed, 0, "mean", hide=True).axis.labels
+    assert "<|endoftext|>" not in shown and shown == typed.axis.labels[1:]
+    both = attention_view(typed, 0, "mean", hide=True, hide_sink=True)  # the sink is <|endoftext|> itself here
+    assert both.axis.labels == shown
+    bert = attention_for_text(tiny_bert, "Unicorns [SEP] spoke")
+    assert attention_view(bert, 0, "mean", hide=True).axis.labels == ("unicorn", "##s", "spoke")
+    assert not bert.axis.sink.any()  # an encoder has no sink to hide
 
 
 def test_merge_rule_on_a_hand_built_matrix():
