@@ -359,6 +359,10 @@ def experiment_tab(loaded, model_key) -> None:
     scores = [cached_shot_scores(loaded, model_key, loaded.device, set_key, k) for k in ks]
     curve = ShotCurve.from_scores(ks, scores)
     show_figure(shot_curve_figure(curve, labelled), name=f"few_shot_curve_{set_key}", table=shot_curve_table(curve, labelled))
+    st.caption(
+        f"Bars: ±1 standard error over the {len(labelled.items)} items (they are a sample of the task). Where the "
+        "bars of two k overlap, this set cannot tell those k apart: more items would."
+    )
 
 
 # ---------------------------------------------------------------------------------------

@@ -563,6 +563,16 @@ class ShotCurve:
     item_probabilities: np.ndarray
     item_correct: np.ndarray
 
+    @property
+    def accuracy_error(self) -> np.ndarray:
+        """(points,) standard error of each accuracy over the items: the items are a sample of the task."""
+        return _standard_error(self.item_correct.astype(np.float64))
+
+    @property
+    def probability_error(self) -> np.ndarray:
+        """(points,) standard error of each mean probability over the items."""
+        return _standard_error(self.item_probabilities.astype(np.float64))
+
     @classmethod
     def from_scores(cls, ks: Sequence[int], scores: Sequence[AnswerScores]) -> ShotCurve:
         return cls(
@@ -572,3 +582,11 @@ class ShotCurve:
             item_probabilities=np.stack([score.probabilities for score in scores]),
             item_correct=np.stack([score.correct for score in scores]),
         )
+
+
+def _standard_error(values: np.ndarray) -> np.ndarray:
+    """(points, items) -> (points,): sample standard deviation over the items / √items (0 with one item)."""
+    items = values.shape[1]
+    if items < 2:
+        return np.zeros(values.shape[0])
+    return values.std(axis=1, ddof=1) / np.sqrt(items)

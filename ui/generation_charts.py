@@ -159,14 +159,20 @@ def chip_titles(result_steps) -> list[str]:
 
 def shot_curve_figure(curve: ShotCurve, labelled: LabelledSet) -> go.Figure:
     fig = go.Figure()
+    # ±1 standard error over the items: a curve whose bars overlap from k to k has not clearly moved.
     fig.add_scatter(
         x=curve.ks.tolist(), y=curve.accuracy, mode="lines+markers", name="accuracy (greedy answer right)",
-        line={"color": ACCURACY_COLOUR, "width": 3}, hovertemplate="k = %{x}: %{y:.0%}<extra>accuracy</extra>",
+        line={"color": ACCURACY_COLOUR, "width": 3},
+        error_y={"type": "data", "array": curve.accuracy_error, "color": ACCURACY_COLOUR, "thickness": 1.5},
+        customdata=curve.accuracy_error,
+        hovertemplate="k = %{x}: %{y:.0%} ± %{customdata:.0%}<extra>accuracy</extra>",
     )
     fig.add_scatter(
         x=curve.ks.tolist(), y=curve.mean_probability, mode="lines+markers", name="mean P(right answer)",
         line={"color": PROBABILITY_COLOUR, "width": 3, "dash": "dash"},
-        hovertemplate="k = %{x}: %{y:.1%}<extra>mean probability</extra>",
+        error_y={"type": "data", "array": curve.probability_error, "color": PROBABILITY_COLOUR, "thickness": 1.5},
+        customdata=curve.probability_error,
+        hovertemplate="k = %{x}: %{y:.1%} ± %{customdata:.1%}<extra>mean probability</extra>",
     )
     fig.update_layout(
         title=f"In-context learning: {labelled.title}",  # a shipped title, not user text
@@ -191,7 +197,9 @@ def shot_curve_table(curve: ShotCurve, labelled: LabelledSet) -> pd.DataFrame:
                     "right": bool(right),
                     "probability_of_answer": float(probability),
                     "accuracy_at_k": float(curve.accuracy[point]),
+                    "accuracy_standard_error_at_k": float(curve.accuracy_error[point]),
                     "mean_probability_at_k": float(curve.mean_probability[point]),
+                    "mean_probability_standard_error_at_k": float(curve.probability_error[point]),
                 }
             )
     return pd.DataFrame(rows)

@@ -203,6 +203,9 @@ def test_the_k_experiment_runs_and_plots(with_tiny_models, fresh_app_state):
     assert "In-context learning: Sentiment of short reviews (20 items)" in chart_titles(at)
     curve = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "In-context" in c.proto.spec)
     assert curve["data"][0]["x"] == list(range(9))
+    assert all(len(trace["error_y"]["array"]["bdata"] if isinstance(trace["error_y"]["array"], dict)
+                   else trace["error_y"]["array"]) > 0 for trace in curve["data"])  # ±1 s.e. over the items
+    assert "±1 standard error over the 20 items" in " ".join(c.value for c in at.caption)
 
 
 def test_a_stopped_generation_keeps_the_tokens_so_far(with_tiny_models, fresh_app_state, tiny_gpt2):

@@ -411,6 +411,15 @@ def test_shot_curve_over_a_shipped_set(tiny_gpt2):
     assert np.all((curve.mean_probability > 0) & (curve.mean_probability <= 1))
     prompts, _ = gen.labelled_prompts(labelled, 3)
     assert prompts[0].count("\n") == 4  # task line + 3 demonstrations, then the query
+    # Error bars: the spread over the items, as statistics.stdev would compute it, over √items.
+    import statistics
+
+    for point in range(len(ks)):
+        items = len(labelled.items)
+        right = [float(value) for value in curve.item_correct[point]]
+        probabilities = [float(value) for value in curve.item_probabilities[point]]
+        assert curve.accuracy_error[point] == pytest.approx(statistics.stdev(right) / items**0.5)
+        assert curve.probability_error[point] == pytest.approx(statistics.stdev(probabilities) / items**0.5, rel=1e-5)
     with pytest.raises(ValueError):
         gen.score_shots(tiny_gpt2, labelled, len(labelled.demonstrations) + 1)
 
