@@ -20,6 +20,7 @@ from models.fill_mask import (
     mlm_predictions,
     normalize_masks,
     prepare_fill_input,
+    tally_mlm_rule,
     tokenize_sentence,
     unglue_masks,
 )
@@ -32,6 +33,8 @@ from ui.fill_mask_charts import (
     comparison_table,
     mlm_loss_figure,
     mlm_table,
+    mlm_tally_figure,
+    mlm_tally_table,
     prediction_figure,
     prediction_table,
     strategies_figure,
@@ -292,7 +295,37 @@ def mlm_view(keys: list[str], top_k: int, rate: float) -> None:
             if len(models) > 1:
                 st.subheader(model_name(loaded))
             show_mlm_step(loaded, sentence, seed, rate, top_k)
+    tally_section(models[0], sentence, rate)
     explain_mlm()
+
+
+MLM_DRAWS = (100, 300, 1000)
+
+
+@st.cache_data(max_entries=16, show_spinner="Drawing the rule again and again…")
+def cached_tally(model_key: str, sentence: str, rate: float, draws: int, _tokenizer, max_tokens: int):
+    tokens = tokenize_sentence(_tokenizer, sentence, max_tokens=max_tokens)
+    return tally_mlm_rule(_tokenizer, tokens, draws=draws, select_rate=rate)
+
+
+def tally_section(loaded: LoadedModel, sentence: str, rate: float) -> None:
+    """One draw can come out 100 / 0 / 0; many draws show the rule itself."""
+    st.markdown("#### The rule over many draws")
+    draws = st.segmented_control("Draws", MLM_DRAWS, default=MLM_DRAWS[1], key="fm__draws") or MLM_DRAWS[1]
+    tokens = tokenize_sentence(loaded.tokenizer, sentence, max_tokens=loaded.entry.context_length)
+    if not tokens.maskable:
+        return
+    tally = cached_tally(loaded.entry.key, sentence, rate, draws, loaded.tokenizer, loaded.entry.context_length)
+    show_figure(mlm_tally_figure(tally), name=f"mlm-rule-{draws}-draws", table=mlm_tally_table(tally), key="mlm-tally")
+    picked = tally.counts.sum()
+    masked, randomised, kept = (tally.counts[:, column].sum() / picked for column in range(3))
+    st.caption(
+        f"Each draw picks {tally.picked_per_draw} of the {tally.maskable} tokens ({tally.picked_share:.0%}: the rule "
+        f"picks round({rate:.0%} × {tally.maskable}) tokens, so a short sentence cannot hit {rate:.0%} exactly). "
+        f"Over {draws:,} draws, the {picked:,} picked tokens were masked {masked:.1%}, replaced by a random token "
+        f"{randomised:.1%} and kept {kept:.1%}: the 80 / 10 / 10 of the rule, which a single draw of "
+        f"{tally.picked_per_draw} tokens cannot show."
+    )
 
 
 def show_mlm_step(loaded: LoadedModel, sentence: str, seed: int, rate: float, top_k: int) -> None:

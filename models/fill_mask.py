@@ -476,6 +476,49 @@ def corrupt_for_mlm(
 
 
 @dataclass(frozen=True)
+class MlmTally:
+    """The 80/10/10 rule over many draws of one sentence (seeds first_seed, first_seed + 1, ...).
+
+    counts: (draws, 3) tokens masked / randomised / kept in each draw (MLM_ACTIONS order);
+    maskable: tokens the rule may pick; picked_per_draw: round(rate × maskable), the same every draw.
+    The shares below are running totals after each draw, so they show the proportions settling.
+    """
+
+    counts: np.ndarray
+    maskable: int
+    picked_per_draw: int
+    select_rate: float
+
+    @property
+    def draws(self) -> np.ndarray:
+        return np.arange(1, len(self.counts) + 1)
+
+    @property
+    def running_shares(self) -> np.ndarray:
+        """(draws, 3): of all picked tokens so far, the share masked, randomised and kept."""
+        totals = self.counts.cumsum(axis=0)
+        return totals / totals.sum(axis=1, keepdims=True)
+
+    @property
+    def picked_share(self) -> float:
+        """Share of the sentence's tokens picked in every draw: round(rate × n) / n, not exactly the rate."""
+        return self.picked_per_draw / self.maskable
+
+
+def tally_mlm_rule(tokenizer, sentence: SentenceTokens, *, draws: int, select_rate: float = MLM_SELECT_RATE,
+                   first_seed: int = 0) -> MlmTally:
+    """Apply `corrupt_for_mlm` with `draws` consecutive seeds and count what the rule did each time."""
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, not {draws}")
+    counts = np.zeros((draws, len(MLM_ACTIONS)), dtype=np.int64)
+    for draw in range(draws):
+        actions = corrupt_for_mlm(tokenizer, sentence, seed=first_seed + draw, select_rate=select_rate).actions
+        counts[draw] = [actions.count(action) for action in MLM_ACTIONS]
+    return MlmTally(counts=counts, maskable=len(sentence.maskable), picked_per_draw=int(counts[0].sum()),
+                    select_rate=select_rate)
+
+
+@dataclass(frozen=True)
 class MlmPredictions:
     """The model's guesses and the MLM loss at the selected positions (n of them).
 

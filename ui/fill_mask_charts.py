@@ -13,7 +13,17 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from models.fill_mask import MLM_ACTIONS, FillResult, MaskComparison, MaskPrediction, MlmCorruption, MlmPredictions
+from models.fill_mask import (
+    MLM_ACTIONS,
+    MLM_MASK_SHARE,
+    MLM_RANDOM_SHARE,
+    FillResult,
+    MaskComparison,
+    MaskPrediction,
+    MlmCorruption,
+    MlmPredictions,
+    MlmTally,
+)
 from ui.text import plotly_safe, visible_token
 
 PROBABILITY_COLOUR = "#1f4e9c"
@@ -233,3 +243,36 @@ def mlm_loss_figure(corruption: MlmCorruption, step: MlmPredictions, vocab_size:
         legend={"orientation": "h", "yanchor": "top", "y": -0.3},
     )
     return figure
+
+
+MLM_RULE_SHARES = {"mask": MLM_MASK_SHARE, "random": MLM_RANDOM_SHARE, "keep": 1.0 - MLM_MASK_SHARE - MLM_RANDOM_SHARE}
+
+
+def mlm_tally_figure(tally: MlmTally) -> go.Figure:
+    """Running shares of masked / random / kept among the picked tokens, after each draw, against the rule."""
+    figure = go.Figure()
+    shares = tally.running_shares
+    for column, action in enumerate(MLM_ACTIONS):
+        colour = ACTION_COLOURS[action]
+        figure.add_scatter(
+            x=tally.draws, y=shares[:, column], mode="lines", name=ACTION_WORDS[action], line={"color": colour, "width": 2.5},
+            hovertemplate="after %{x} draws: %{y:.1%}<extra>" + action + "</extra>",
+        )
+        figure.add_hline(y=MLM_RULE_SHARES[action], line_dash="dot", line_color=colour)
+    figure.update_layout(
+        title=f"The rule over {len(tally.counts):,} draws: shares of the picked tokens (dotted: 80 / 10 / 10)",
+        height=400,
+        xaxis={"title": "draws (seeds 0, 1, 2, …)", "type": "log"},
+        yaxis={"title": "share of the picked tokens so far", "tickformat": ".0%", "range": [0, 1]},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.25},
+    )
+    return figure
+
+
+def mlm_tally_table(tally: MlmTally) -> pd.DataFrame:
+    shares = tally.running_shares
+    table = pd.DataFrame({"draw": tally.draws})
+    for column, action in enumerate(MLM_ACTIONS):
+        table[f"{action} (this draw)"] = tally.counts[:, column]
+        table[f"{action} share so far"] = shares[:, column]
+    return table

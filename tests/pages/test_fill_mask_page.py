@@ -242,6 +242,19 @@ def test_mlm_view_applies_the_rule_with_the_seed_and_shows_the_loss(page):
     assert at.dataframe[0].value.to_dict() == first  # the same seed picks the same tokens
 
 
+def test_mlm_view_tallies_the_rule_over_many_draws(page):
+    at = run_page({"view": "mlm", "sentence": "one two three four five six seven eight nine ten"})
+    assert_fine(at)
+    titles = chart_titles(at)
+    assert any(title.startswith("The rule over 300 draws") for title in titles)
+    caption = texts(at.caption)
+    assert "Each draw picks 2 of the 10 tokens (20%" in caption and "round(15% × 10)" in caption
+    at.segmented_control(key="fm__draws").set_value(1000).run()
+    assert_fine(at)
+    assert any(title.startswith("The rule over 1,000 draws") for title in chart_titles(at))
+    assert "Over 1,000 draws, the 2,000 picked tokens" in texts(at.caption)
+
+
 def test_new_seed_button_changes_the_seed(page):
     at = run_page({"view": "mlm"})
     [button] = [b for b in at.button if b.label == "🎲 New seed"]

@@ -353,3 +353,19 @@ def test_mlm_and_strategy_figures_build_from_real_results(masked_lm, sentence_to
     independent, ltr = fm.fill_masks(masked_lm, prepared, top_k=3), fm.fill_left_to_right(masked_lm, prepared, top_k=3)
     assert len(charts.strategies_figure(independent, ltr).data) == 2
     assert charts.strategies_table(independent, ltr).shape[0] == 2
+
+
+def test_the_80_10_10_tally_counts_what_each_draw_did_and_settles_on_the_rule(tiny_bert):
+    from models.fill_mask import MLM_ACTIONS, corrupt_for_mlm, tally_mlm_rule, tokenize_sentence
+
+    sentence = tokenize_sentence(tiny_bert.tokenizer, "The quick brown fox jumps over the lazy dog " * 4, max_tokens=512)
+    tally = tally_mlm_rule(tiny_bert.tokenizer, sentence, draws=1000, select_rate=0.15)
+    for seed in (0, 1, 517, 999):  # each row is what that seed's corruption did
+        actions = corrupt_for_mlm(tiny_bert.tokenizer, sentence, seed=seed, select_rate=0.15).actions
+        assert tally.counts[seed].tolist() == [actions.count(action) for action in MLM_ACTIONS]
+    assert tally.picked_per_draw == round(0.15 * len(sentence.maskable)) and np.all(tally.counts.sum(axis=1) == tally.picked_per_draw)
+    picked = tally.counts.sum()
+    shares = tally.running_shares[-1]
+    for share, rule in zip(shares, (0.8, 0.1, 0.1)):  # five binomial standard errors
+        assert abs(share - rule) < 5 * np.sqrt(rule * (1 - rule) / picked), shares
+    np.testing.assert_allclose(tally.running_shares.sum(axis=1), 1.0)
