@@ -26,7 +26,9 @@ from models.generation import (
     examples_to_json,
     load_labelled_sets,
     load_presets,
+    full_next_token_distribution,
     next_token_distribution,
+    sampling_filter,
     prepare_prompt,
     prompt_room,
     score_answers,
@@ -50,8 +52,11 @@ from ui.generation_charts import (
     alternatives_figure,
     alternatives_table,
     chip_titles,
+    FILTER_BARS,
     next_token_figure,
     next_token_table,
+    sampling_filter_figure,
+    sampling_filter_table,
     shot_curve_figure,
     shot_curve_table,
     token_probability_figure,
@@ -145,6 +150,25 @@ def examples_table(examples: tuple[Example, ...]) -> tuple[list[Example], int]:
     complete = [Example(source, target) for source, target in rows if source and target]
     incomplete = sum(1 for source, target in rows if (source or target) and not (source and target))
     return complete, incomplete
+
+
+@st.cache_data(show_spinner="Reading the whole next-token distribution…", max_entries=16)
+def cached_full_distribution(_loaded, model_key: str, device: str, ids: tuple[int, ...], _prompt: PreparedPrompt):
+    return full_next_token_distribution(_loaded, _prompt)
+
+
+def show_sampling_filter(loaded, model_key: str, prompt: PreparedPrompt, settings: DecodingSettings) -> None:
+    """The next token under these settings: redrawn on every slider move, the model read once per prompt."""
+    ids, probs = cached_full_distribution(loaded, model_key, loaded.device, tuple(prompt.ids.tolist()), prompt)
+    filtered = sampling_filter(ids, probs, settings)
+    pieces = loaded.tokenizer.batch_decode(filtered.ids[:FILTER_BARS, None].tolist())
+    show_figure(sampling_filter_figure(filtered, pieces), name="sampling_filter",
+                table=sampling_filter_table(filtered, pieces), key="sampling_filter")
+    st.caption(
+        "Temperature divides the logits before the softmax (below 1 sharpens, above 1 flattens); top-k keeps the k "
+        "most likely tokens; top-p the fewest whose probabilities reach p. Sampling then draws from the filled bars, "
+        "renormalised. The repetition penalty, which depends on the text so far, acts during generation."
+    )
 
 
 @st.cache_data(show_spinner="Asking the model for its next-token distribution…", max_entries=64)
@@ -463,6 +487,7 @@ def generation_page() -> None:
             key=url.float("rep", default=1.0, lo=1.0, hi=MAX_REPETITION_PENALTY),
             help="Makes tokens already in the text less likely (greedy too).",
         )
+    filter_view = st.container()  # what these settings do to the next token, once the prompt is known
 
     # Validate everything up front, then say what will happen.
     wanted_k = {"zero": 0, "one": 1, "few": int(few_k)}[shots]
@@ -510,6 +535,9 @@ def generation_page() -> None:
             distribution = cached_next_tokens(loaded, model_key, loaded.device, ids, prompt)
             show_figure(figure_once((model_key, ids, "next token"), lambda: next_token_figure(distribution)),
                         name="next_token_distribution", table=next_token_table(distribution))
+    if prompt is not None and settings is not None:
+        with filter_view:
+            show_sampling_filter(loaded, model_key, prompt, settings)
 
     st.subheader("3 · Generate, compare, experiment")
     generate_view, shots_view, experiment_view = st.tabs(["▶️ Generate", "⚖️ k = 0 / 1 / few", "📈 k = 0…8 experiment"])

@@ -471,6 +471,71 @@ def next_token_distribution(loaded: LoadedModel, prompt: PreparedPrompt, top: in
     )
 
 
+@dataclass(frozen=True, eq=False)
+class SamplingFilter:
+    """What temperature, top-k and top-p make of the next-token distribution: what sampling draws from.
+
+    ids: (vocab,) int64, most likely first (before filtering); before: (vocab,) the model's probabilities;
+    after: (vocab,) the distribution sampled from (0 for the tokens cut away); kept: (vocab,) bool.
+    Entropies in bits. Greedy decoding keeps only the most likely token.
+    """
+
+    ids: np.ndarray
+    before: np.ndarray
+    after: np.ndarray
+    kept: np.ndarray
+    entropy_before_bits: float
+    entropy_after_bits: float
+
+
+def full_next_token_distribution(loaded: LoadedModel, prompt: PreparedPrompt) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, probs) over the whole vocabulary, most likely first: what the live sampling view filters."""
+    request = ScoreRequest(prompt=tuple(int(token) for token in prompt.ids), shared=prompt.shared_tokens,
+                           answer_length=0, top=len(loaded.tokenizer))
+    (distribution,) = score(loaded, [request])
+    return distribution.ids, distribution.probs
+
+
+def sampling_filter(ids: np.ndarray, probs: np.ndarray, settings: DecodingSettings) -> SamplingFilter:
+    """Temperature, then top-k, then top-p on the model's distribution, as transformers' warpers do (ties at
+    the k-th value kept; top-p keeps the smallest set of most likely tokens reaching p, at least one). No model
+    run: the page redraws this on every slider move. The repetition penalty needs the raw logits of the text
+    so far, so it is left to the generation itself."""
+    before = probs.astype(np.float64)
+    with np.errstate(divide="ignore"):
+        log_probs = np.log(before)
+    kept = np.zeros(len(before), dtype=bool)
+    if settings.greedy:
+        kept[int(np.argmax(before))] = True
+        scaled = log_probs
+    else:
+        scaled = log_probs / settings.temperature
+        kept[:] = np.isfinite(scaled)
+        if settings.top_k:
+            kth = np.sort(scaled)[::-1][min(settings.top_k, len(scaled)) - 1]
+            kept &= scaled >= kth
+        if settings.top_p < 1.0:
+            shares = _softmax(np.where(kept, scaled, -np.inf))
+            order = np.argsort(shares, kind="stable")  # least likely first, as TopPLogitsWarper sorts
+            cumulative = np.cumsum(shares[order])
+            cut = cumulative <= 1.0 - settings.top_p
+            cut[-1] = False  # the most likely token always stays
+            kept[order[cut]] = False
+    after = _softmax(np.where(kept, scaled, -np.inf))
+    return SamplingFilter(ids=ids, before=before, after=after, kept=kept,
+                          entropy_before_bits=_entropy_bits(before), entropy_after_bits=_entropy_bits(after))
+
+
+def _softmax(values: np.ndarray) -> np.ndarray:
+    shifted = np.exp(values - np.max(values))
+    return shifted / shifted.sum()
+
+
+def _entropy_bits(probs: np.ndarray) -> float:
+    positive = probs[probs > 0]
+    return float(-(positive * np.log2(positive)).sum())
+
+
 # ---------------------------------------------------------------------------------------
 # Scoring expected answers: the shot comparison and the k = 0..max experiment
 

@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from models.generation import GenerationResult, GenerationStep, LabelledSet, NextTokenDistribution, ShotCurve
+from models.generation import (
+    GenerationResult,
+    GenerationStep,
+    LabelledSet,
+    NextTokenDistribution,
+    SamplingFilter,
+    ShotCurve,
+)
 from ui.text import plotly_safe, visible_token
 
 CHOSEN_COLOUR = "#1f4e9c"
@@ -62,6 +69,43 @@ def next_token_figure(dist: NextTokenDistribution) -> go.Figure:
         "Next token",
         f"probability · entropy {dist.entropy_bits:.1f} bits",
     )
+
+
+CUT_COLOUR = "#c8c8c8"
+FILTER_BARS = 15
+
+
+def sampling_filter_figure(filtered: SamplingFilter, pieces: list[str]) -> go.Figure:
+    """The model's top tokens: before the settings (outline) and after (filled); tokens cut away are grey."""
+    shown = slice(0, len(pieces))
+    labels = _ranked_labels(pieces)
+    colours = [CHOSEN_COLOUR if kept else CUT_COLOUR for kept in filtered.kept[shown]]
+    fig = go.Figure()
+    fig.add_bar(
+        y=labels, x=filtered.before[shown], orientation="h", name="model (temperature 1, no filter)",
+        marker={"color": "rgba(0,0,0,0)", "line": {"color": OTHER_COLOUR, "width": 2}},
+        hovertemplate="%{y}: %{x:.2%} before<extra></extra>",
+    )
+    fig.add_bar(
+        y=labels, x=filtered.after[shown], orientation="h", name="what sampling draws from (grey: cut away)",
+        marker={"color": colours}, hovertemplate="%{y}: %{x:.2%} after<extra></extra>",
+    )
+    kept = int(filtered.kept.sum())
+    fig.update_layout(
+        title=(f"Sampling keeps {kept:,} token{'s' if kept != 1 else ''} · entropy "
+               f"{filtered.entropy_before_bits:.1f} → {filtered.entropy_after_bits:.1f} bits"),
+        barmode="overlay", height=90 + 26 * len(labels),
+        yaxis={"autorange": "reversed", "type": "category"},
+        xaxis={"title": "probability", "tickformat": ".0%"},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18},
+    )
+    return fig
+
+
+def sampling_filter_table(filtered: SamplingFilter, pieces: list[str]) -> pd.DataFrame:
+    count = len(pieces)
+    return pd.DataFrame({"rank": np.arange(1, count + 1), "token": pieces, "token_id": filtered.ids[:count],
+                         "before": filtered.before[:count], "after": filtered.after[:count], "kept": filtered.kept[:count]})
 
 
 def next_token_table(dist: NextTokenDistribution) -> pd.DataFrame:

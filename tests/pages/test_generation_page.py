@@ -235,3 +235,25 @@ def test_without_weights_the_page_says_how_to_get_them(without_models, fresh_app
     at = run_page()
     assert not at.exception
     assert "is not available" in texts(at.error)
+
+
+def test_sampling_settings_redraw_the_next_token_without_running_the_model(with_tiny_models, fresh_app_state, monkeypatch):
+    import models.generation as generation
+
+    calls = []
+    real_score = generation.score
+    monkeypatch.setattr(generation, "score", lambda loaded, requests: calls.append(len(requests)) or real_score(loaded, requests))
+    at = run_page({"decode": "sample", "top_k": "0"})
+    assert not at.exception
+    [title] = [t for t in chart_titles(at) if t.startswith("Sampling keeps")]
+    assert title.startswith("Sampling keeps 50,257 tokens")  # temperature 1, no filter: the whole vocabulary
+    reads = len(calls)
+    at.number_input(key="gen__top_k").set_value(5).run()
+    [title] = [t for t in chart_titles(at) if t.startswith("Sampling keeps")]
+    assert title.startswith("Sampling keeps 5 tokens")
+    at.slider(key="gen__temp").set_value(0.5).run()
+    at.slider(key="gen__top_p").set_value(0.3).run()
+    assert not at.exception
+    assert len(calls) == reads  # three redraws, no model run
+    at.radio(key="gen__decode").set_value("greedy").run()
+    assert any(t.startswith("Sampling keeps 1 token ") for t in chart_titles(at))

@@ -484,3 +484,34 @@ def test_percentages_keep_two_significant_digits():
     from ui.generation_charts import percent
 
     assert [percent(p) for p in (0.42, 0.0123, 0.00057, 1e-6)] == ["42%", "1.2%", "0.057%", "<0.01%"]
+
+
+# ---------------------------------------------------------------------------------------
+# The live sampling view: temperature, top-k and top-p without running the model again
+
+
+@pytest.mark.parametrize("temperature, top_k, top_p", [
+    (1.0, 0, 1.0), (0.7, 50, 1.0), (1.5, 0, 0.9), (0.3, 10, 0.5), (2.0, 500, 0.95), (1.0, 1, 1.0), (0.9, 0, 0.0),
+])
+def test_sampling_filter_matches_transformers_warpers(tiny_gpt2, temperature, top_k, top_p):
+    prompt = gen.prepare_prompt(tiny_gpt2.tokenizer, "sea otter => loutre de mer\ncheese =>", max_new_tokens=8,
+                                context_length=1024)
+    ids, probs = gen.full_next_token_distribution(tiny_gpt2, prompt)
+    assert len(ids) == len(tiny_gpt2.tokenizer) and probs.sum() == pytest.approx(1.0, abs=1e-4)
+    settings = gen.DecodingSettings(sample=True, temperature=temperature, top_k=top_k, top_p=top_p)
+    filtered = gen.sampling_filter(ids, probs, settings)
+    # transformers' own processors on the same scores (log-probabilities: softmax ignores the constant).
+    scores = torch.log(torch.as_tensor(probs, dtype=torch.float64))[None, :]
+    warped = gen.logits_processors(settings)(torch.as_tensor(prompt.ids)[None, :], scores)[0]
+    expected = torch.softmax(warped, dim=-1).numpy()
+    np.testing.assert_allclose(filtered.after, expected, atol=1e-9)
+    assert filtered.kept.tolist() == torch.isfinite(warped).tolist()
+    assert filtered.entropy_after_bits <= filtered.entropy_before_bits + 1e-4 or temperature > 1
+
+
+def test_greedy_keeps_only_the_most_likely_token(tiny_gpt2):
+    prompt = gen.prepare_prompt(tiny_gpt2.tokenizer, "The unicorn", max_new_tokens=8, context_length=1024)
+    ids, probs = gen.full_next_token_distribution(tiny_gpt2, prompt)
+    filtered = gen.sampling_filter(ids, probs, gen.DecodingSettings(sample=False))
+    assert filtered.kept.sum() == 1 and filtered.after[int(np.argmax(probs))] == 1.0
+    assert filtered.entropy_after_bits == 0.0
