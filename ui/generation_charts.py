@@ -79,16 +79,17 @@ def sampling_filter_figure(filtered: SamplingFilter, pieces: list[str]) -> go.Fi
     """The model's top tokens: before the settings (outline) and after (filled); tokens cut away are grey."""
     shown = slice(0, len(pieces))
     labels = _ranked_labels(pieces)
-    colours = [CHOSEN_COLOUR if kept else CUT_COLOUR for kept in filtered.kept[shown]]
+    # Outlined: the model's own probability; a token the settings cut away keeps that bar, filled grey.
+    before_fill = ["rgba(0,0,0,0)" if kept else CUT_COLOUR for kept in filtered.kept[shown]]
     fig = go.Figure()
     fig.add_bar(
-        y=labels, x=filtered.before[shown], orientation="h", name="model (temperature 1, no filter)",
-        marker={"color": "rgba(0,0,0,0)", "line": {"color": OTHER_COLOUR, "width": 2}},
+        y=labels, x=filtered.before[shown], orientation="h", name="model (temperature 1, no filter); grey: cut away",
+        marker={"color": before_fill, "line": {"color": OTHER_COLOUR, "width": 2}},
         hovertemplate="%{y}: %{x:.2%} before<extra></extra>",
     )
     fig.add_bar(
-        y=labels, x=filtered.after[shown], orientation="h", name="what sampling draws from (grey: cut away)",
-        marker={"color": colours}, hovertemplate="%{y}: %{x:.2%} after<extra></extra>",
+        y=labels, x=filtered.after[shown], orientation="h", name="what sampling draws from",
+        marker={"color": CHOSEN_COLOUR}, hovertemplate="%{y}: %{x:.2%} after<extra></extra>",
     )
     kept = int(filtered.kept.sum())
     fig.update_layout(

@@ -253,6 +253,7 @@ def test_mlm_view_tallies_the_rule_over_many_draws(page):
     assert_fine(at)
     assert any(title.startswith("The rule over 1,000 draws") for title in chart_titles(at))
     assert "Over 1,000 draws, the 2,000 picked tokens" in texts(at.caption)
+    assert at.query_params["draws"] == "1000"  # in the link
 
 
 def test_new_seed_button_changes_the_seed(page):
