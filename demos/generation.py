@@ -27,8 +27,8 @@ from models.generation import (
     load_labelled_sets,
     load_presets,
     full_next_token_distribution,
-    next_token_distribution,
     sampling_filter,
+    top_tokens,
     prepare_prompt,
     prompt_room,
     score_answers,
@@ -152,7 +152,7 @@ def examples_table(examples: tuple[Example, ...]) -> tuple[list[Example], int]:
     return complete, incomplete
 
 
-@st.cache_data(show_spinner="Reading the whole next-token distribution…", max_entries=16)
+@st.cache_data(show_spinner="Asking the model for its next-token distribution…", max_entries=32)
 def cached_full_distribution(_loaded, model_key: str, device: str, ids: tuple[int, ...], _prompt: PreparedPrompt):
     return full_next_token_distribution(_loaded, _prompt)
 
@@ -171,9 +171,10 @@ def show_sampling_filter(loaded, model_key: str, prompt: PreparedPrompt, setting
     )
 
 
-@st.cache_data(show_spinner="Asking the model for its next-token distribution…", max_entries=64)
-def cached_next_tokens(_loaded, model_key: str, device: str, ids: tuple[int, ...], _prompt: PreparedPrompt) -> NextTokenDistribution:
-    return next_token_distribution(_loaded, _prompt)
+def next_tokens(loaded, model_key: str, prompt: PreparedPrompt) -> NextTokenDistribution:
+    """The next-token chart's top tokens, from the same model reading as the sampling view (one per prompt)."""
+    ids, probs = cached_full_distribution(loaded, model_key, loaded.device, tuple(prompt.ids.tolist()), prompt)
+    return top_tokens(loaded.tokenizer, ids, probs)
 
 
 @st.cache_data(show_spinner="Scoring the items…", max_entries=64)
@@ -532,7 +533,7 @@ def generation_page() -> None:
             with st.expander("The prompt's tokens"):
                 show_tokens(prompt.pieces)
             ids = tuple(prompt.ids.tolist())
-            distribution = cached_next_tokens(loaded, model_key, loaded.device, ids, prompt)
+            distribution = next_tokens(loaded, model_key, prompt)
             show_figure(figure_once((model_key, ids, "next token"), lambda: next_token_figure(distribution)),
                         name="next_token_distribution", table=next_token_table(distribution))
     if prompt is not None and settings is not None:

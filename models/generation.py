@@ -496,6 +496,15 @@ def full_next_token_distribution(loaded: LoadedModel, prompt: PreparedPrompt) ->
     return distribution.ids, distribution.probs
 
 
+def top_tokens(tokenizer, ids: np.ndarray, probs: np.ndarray, top: int = TOP_ALTERNATIVES) -> NextTokenDistribution:
+    """The `top` most likely tokens of a whole-vocabulary distribution (from `full_next_token_distribution`),
+    with the entropy of all of it: what `next_token_distribution` gives, without asking the model again."""
+    return NextTokenDistribution(
+        ids=ids[:top], pieces=tuple(tokenizer.batch_decode(ids[:top, None].tolist())), probs=probs[:top],
+        entropy_bits=_entropy_bits(probs.astype(np.float64)),
+    )
+
+
 def sampling_filter(ids: np.ndarray, probs: np.ndarray, settings: DecodingSettings) -> SamplingFilter:
     """Temperature, then top-k, then top-p on the model's distribution, as transformers' warpers do (ties at
     the k-th value kept; top-p keeps the smallest set of most likely tokens reaching p, at least one). No model

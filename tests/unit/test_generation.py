@@ -515,3 +515,13 @@ def test_greedy_keeps_only_the_most_likely_token(tiny_gpt2):
     filtered = gen.sampling_filter(ids, probs, gen.DecodingSettings(sample=False))
     assert filtered.kept.sum() == 1 and filtered.after[int(np.argmax(probs))] == 1.0
     assert filtered.entropy_after_bits == 0.0
+
+
+def test_top_tokens_of_the_full_distribution_equal_the_next_token_distribution(tiny_gpt2):
+    prompt = gen.prepare_prompt(tiny_gpt2.tokenizer, "sea otter => loutre de mer\ncheese =>", max_new_tokens=8,
+                                context_length=1024)
+    direct = gen.next_token_distribution(tiny_gpt2, prompt)
+    derived = gen.top_tokens(tiny_gpt2.tokenizer, *gen.full_next_token_distribution(tiny_gpt2, prompt))
+    assert derived.ids.tolist() == direct.ids.tolist() and derived.pieces == direct.pieces
+    np.testing.assert_allclose(derived.probs, direct.probs, atol=1e-7)
+    assert derived.entropy_bits == pytest.approx(direct.entropy_bits, abs=1e-3)
