@@ -312,6 +312,7 @@ def tally_section(loaded: LoadedModel, sentence: str, rate: float) -> None:
     """One draw can come out 100 / 0 / 0; many draws show the rule itself."""
     st.markdown("#### The rule over many draws")
     draws = st.segmented_control("Draws", MLM_DRAWS, key=url.choice("draws", MLM_DRAWS[1], MLM_DRAWS)) or MLM_DRAWS[1]
+    url.write()  # this control comes after the view's other inputs were written to the link
     tokens = tokenize_sentence(loaded.tokenizer, sentence, max_tokens=loaded.entry.context_length)
     if not tokens.maskable:
         return
