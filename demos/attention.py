@@ -15,6 +15,7 @@ from models.attention import (
     induction_view,
     load_presets,
     model_view_grid,
+    query_key_view,
     rollout_view,
     run_induction,
     token_limit,
@@ -26,7 +27,7 @@ from ui import attention_charts as charts
 from ui.figures import show_figure
 from ui.lecture import more_controls
 from ui.loaders import require_model
-from ui.text import show_tokens
+from ui.text import show_tokens, visible_token
 from ui.url_state import UrlState
 
 PRESETS = load_presets(Path(__file__).resolve().parent.parent / "assets" / "attention_presets.json")
@@ -195,6 +196,27 @@ def show_heatmap(
         st.caption("Max over heads: the strongest weight any head gives; rows no longer sum to 1.")
 
 
+def show_query_key(url: UrlState, result: AttentionResult, layer: int, head: HeadChoice) -> None:
+    """One row of one head, rebuilt from the model's own query and key vectors (bertviz's neuron view)."""
+    st.markdown("#### Where one row comes from: query · key, then softmax")
+    if not isinstance(head, int):
+        st.caption("Pick a single head above to see the query and key vectors behind one of its rows.")
+        return
+    positions = list(range(len(result.axis)))
+    query_key = url.int("q", default=min(1, positions[-1]), lo=0, hi=positions[-1])
+    st.session_state[query_key] = min(st.session_state[query_key], positions[-1])
+    index = st.selectbox("Query token (the row)", positions, key=query_key,
+                         format_func=lambda i: f"{i}. {visible_token(result.axis.labels[i])}")
+    view = query_key_view(require_model(result.model_key), result, layer, head, index)
+    show_figure(charts.query_key_figure(view), name=f"query_key_{result.model_key}_layer{layer}_head{head}",
+                table=charts.query_key_table(view), key="query_key")
+    st.caption(
+        f"Each token's vector is projected to a query q and a key k ({view.query.shape[0]} numbers per head). The "
+        "query of the chosen token is multiplied with every key and divided by √d; the softmax of those scores is "
+        "exactly the heatmap's row" + (" (a causal model cannot look at later tokens: their scores are −∞)." if view.causal else ".")
+    )
+
+
 def show_model_view(result: AttentionResult, layer: int, head: HeadChoice, tokens: dict[str, bool]) -> None:
     grid = model_view_grid(result, max_cells=charts.MODEL_VIEW_MAX_CELLS, **tokens)
     selected = (layer, head) if isinstance(head, int) else None
@@ -289,6 +311,7 @@ def inspect_text(url: UrlState, view: str, text: str, model_key: str) -> None:
     tokens = token_controls(url, [result])
     if view == "heatmap":
         show_heatmap(attention_view(result, layer, head, **tokens), model_key, layer, head, key="heatmap")
+        show_query_key(url, result, layer, head)
     elif view == "model":
         show_model_view(result, layer, head, tokens)
     else:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -124,6 +124,7 @@ class AttentionResult:
     weights: np.ndarray
     causal: bool
     total_tokens: int
+    input_ids: np.ndarray | None = None  # (n,) the tokens the model read, for views that run it again
 
     @property
     def layers(self) -> int:
@@ -373,7 +374,96 @@ def attention_for_text(loaded: LoadedModel, text: str, *, max_tokens: int | None
         weights=weights,
         causal=prepared.causal,
         total_tokens=prepared.total_tokens,
+        input_ids=np.asarray(prepared.input_ids, dtype=np.int64),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Where one attention row comes from: the query, the keys, q·k/√d, softmax (bertviz's neuron view)
+
+
+@dataclass(frozen=True)
+class QueryKeyView:
+    """One head's attention row for one query token, rebuilt from its parts.
+
+    query: (d,) q of the query token; keys: (n, d) k of every token; scores: (n,) q·kⱼ/√d, −inf where a
+    causal model's mask hides a later token; weights: (n,) softmax(scores), the attention row itself.
+    """
+
+    layer: int
+    head: int
+    query_index: int
+    query: np.ndarray
+    keys: np.ndarray
+    scores: np.ndarray
+    weights: np.ndarray
+    axis: TokenAxis
+    causal: bool
+
+
+def _query_key_projections(model: torch.nn.Module, layer: int) -> tuple[torch.nn.Module, Callable]:
+    """The module whose output holds layer `layer`'s queries and keys, and how to split that output into
+    (q, k), each (n, hidden). GPT-2 computes q, k, v in one projection; BERT and DistilBERT in separate ones."""
+    base = getattr(model, "transformer", None)
+    if base is not None and hasattr(base, "h"):  # GPT-2
+        fused = base.h[layer].attn.c_attn
+        return fused, lambda outputs: tuple(outputs[fused][0].split(outputs[fused].shape[-1] // 3, dim=-1)[:2])
+    for prefix in ("bert", "distilbert"):
+        encoder = getattr(model, prefix, None)
+        if encoder is None:
+            continue
+        if prefix == "bert":
+            attention = encoder.encoder.layer[layer].attention.self
+            query, key = attention.query, attention.key
+        else:
+            attention = encoder.transformer.layer[layer].attention
+            query, key = attention.q_lin, attention.k_lin
+        return (query, key), lambda outputs: (outputs[query][0], outputs[key][0])
+    raise ValueError(f"No query/key projections known for {type(model).__name__}.")
+
+
+def _query_key_batch(loaded: LoadedModel, requests: list[tuple[np.ndarray, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each (input ids, layer): that layer's queries and keys, (n, hidden) each, captured by forward hooks."""
+    results = []
+    for input_ids, layer in requests:
+        modules, split = _query_key_projections(loaded.model, layer)
+        outputs: dict[torch.nn.Module, torch.Tensor] = {}
+        handles = [module.register_forward_hook(lambda module, args, output: outputs.__setitem__(module, output))
+                   for module in (modules if isinstance(modules, tuple) else (modules,))]
+        try:
+            with torch.inference_mode():
+                loaded.model(input_ids=torch.as_tensor(input_ids, device=loaded.device).unsqueeze(0))
+        finally:
+            for handle in handles:
+                handle.remove()
+        query, key = split(outputs)
+        results.append((query.float().cpu().numpy(), key.float().cpu().numpy()))
+    return results
+
+
+QUERY_KEY = BatchKind("query-key", _query_key_batch, max_cost=1)
+
+
+def query_key_view(loaded: LoadedModel, result: AttentionResult, layer: int, head: int, query_index: int) -> QueryKeyView:
+    """Rebuild row `query_index` of (layer, head) in `result` from the model's own queries and keys."""
+    _check_layer(result, layer)
+    if not 0 <= head < result.heads:
+        raise ValueError(f"Head {head} does not exist: choose 0 to {result.heads - 1}.")
+    if not 0 <= query_index < len(result.axis):
+        raise ValueError(f"Token {query_index} does not exist: choose 0 to {len(result.axis) - 1}.")
+    if result.input_ids is None:
+        raise ValueError("This result does not carry its token ids: compute it with attention_for_text.")
+    ids = np.asarray(result.input_ids, dtype=np.int64)
+    queries, keys = engine_for(loaded).call(QUERY_KEY, (ids, layer))
+    size = queries.shape[-1] // result.heads
+    query = queries[query_index, head * size : (head + 1) * size]
+    head_keys = keys[:, head * size : (head + 1) * size]
+    scores = head_keys @ query / np.sqrt(size)
+    if result.causal:
+        scores = np.where(np.arange(len(scores)) > query_index, -np.inf, scores)
+    weights = np.exp(scores - scores.max())
+    return QueryKeyView(layer, head, query_index, query, head_keys, scores, weights / weights.sum(),
+                        result.axis, result.causal)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from models.attention import AttentionView, InductionResult, ModelViewGrid
+from plotly.subplots import make_subplots
+
+from models.attention import AttentionView, InductionResult, ModelViewGrid, QueryKeyView
 from ui.text import plotly_safe
 
 # Tick labels longer than this are cut (the hover still names the position).
@@ -250,3 +252,33 @@ def induction_scores_figure(result: InductionResult) -> go.Figure:
 def scores_table(result: InductionResult) -> pd.DataFrame:
     layers, heads = np.meshgrid(*(np.arange(size) for size in result.scores.shape), indexing="ij")
     return pd.DataFrame({"layer": layers.ravel(), "head": heads.ravel(), "induction_score": result.scores.ravel()})
+
+
+def query_key_figure(view: QueryKeyView) -> go.Figure:
+    """Left: the query vector and every key vector (one row each). Middle: q·kⱼ/√d. Right: their softmax,
+    the attention row the heatmap shows."""
+    labels = [f"{index}. {plotly_safe(label)}" for index, label in enumerate(view.axis.labels)]
+    query_label = f"q of {labels[view.query_index]}"
+    visible = np.isfinite(view.scores)
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.5, 0.25, 0.25], shared_yaxes=False, horizontal_spacing=0.08,
+                        subplot_titles=("query and keys (each a row of d numbers)", "q · k / √d", "softmax = attention"))
+    vectors = np.vstack([view.query[None, :], view.keys])
+    limit = float(np.abs(vectors).max()) or 1.0
+    fig.add_trace(go.Heatmap(z=vectors, y=[query_label, *[f"k of {label}" for label in labels]], colorscale="RdBu",
+                             zmid=0, zmin=-limit, zmax=limit, showscale=False,
+                             hovertemplate="%{y}, dimension %{x}: %{z:.3f}<extra></extra>"), row=1, col=1)
+    scores = [float(score) if shown else None for score, shown in zip(view.scores, visible)]  # masked: no bar
+    fig.add_trace(go.Bar(y=labels, x=scores, orientation="h",
+                         marker_color="#1f4e9c",
+                         hovertemplate="%{y}: %{x:.3f}<extra>q·k/√d</extra>"), row=1, col=2)
+    fig.add_trace(go.Bar(y=labels, x=view.weights, orientation="h", marker_color="#c2410c",
+                         hovertemplate="%{y}: %{x:.1%}<extra>attention</extra>"), row=1, col=3)
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(tickformat=".0%", row=1, col=3)
+    fig.update_layout(title=f"Where the row of {labels[view.query_index]} comes from: layer {view.layer}, head {view.head}",
+                      showlegend=False, height=160 + 24 * (len(labels) + 1))
+    return fig
+
+
+def query_key_table(view: QueryKeyView) -> pd.DataFrame:
+    return pd.DataFrame({"key token": list(view.axis.labels), "q·k/√d": view.scores, "attention": view.weights})

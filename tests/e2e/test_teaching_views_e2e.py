@@ -44,3 +44,11 @@ def test_bias_sq_error_bars(page, app_server):
     assert page.locator(f"{MAIN} .js-plotly-plot .errorbar").count() > 0
     assert "pairs of different training sets" in page.locator(MAIN).inner_text()
     tall(page, "teaching-bias-error-bars")
+
+
+def test_query_key_view_of_one_head(page, app_server):
+    open_page(page, app_server, "attention", "model=gpt2&layer=1&head=0&q=3")
+    page.locator(f"{MAIN} .js-plotly-plot .gtitle", has_text="Where the row of").wait_for()
+    assert exception_texts(page) == []
+    assert "q · k / √d" in page.locator(f"{MAIN} .js-plotly-plot").last.text_content()
+    tall(page, "teaching-query-key")

@@ -410,3 +410,23 @@ def test_induction_figures(tiny_gpt2):
     np.testing.assert_allclose(np.asarray(scores.data[0].z), result.scores)
     assert len(charts.loss_table(result)) == len(result.loss)
     assert len(charts.scores_table(result)) == result.scores.size
+
+
+# --- where one attention row comes from: q · k / √d, then softmax ----------------------------------
+
+
+@pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_gpt2"])
+def test_query_key_view_rebuilds_the_models_own_attention_row(fixture, request):
+    from models.attention import query_key_view
+
+    loaded = request.getfixturevalue(fixture)
+    result = attention_for_text(loaded, SENTENCE)
+    for layer, head, query in ((0, 0, 2), (result.layers - 1, result.heads - 1, len(result.axis) - 1), (1, 1, 0)):
+        view = query_key_view(loaded, result, layer, head, query)
+        np.testing.assert_allclose(view.weights, result.weights[layer, head, query], atol=1e-5)
+        size = view.query.shape[0]
+        assert view.keys.shape == (len(result.axis), size)
+        np.testing.assert_allclose(view.scores[np.isfinite(view.scores)],
+                                   (view.keys @ view.query / np.sqrt(size))[np.isfinite(view.scores)], rtol=1e-6)
+        if result.causal:
+            assert np.all(np.isneginf(view.scores[query + 1 :])) and np.all(view.weights[query + 1 :] == 0)
