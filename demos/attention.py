@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from models.attention import (
@@ -14,6 +15,7 @@ from models.attention import (
     attention_view,
     induction_view,
     load_presets,
+    layer_queries_and_keys,
     model_view_grid,
     query_key_view,
     rollout_view,
@@ -196,6 +198,12 @@ def show_heatmap(
         st.caption("Max over heads: the strongest weight any head gives; rows no longer sum to 1.")
 
 
+@st.cache_data(max_entries=16, show_spinner="Reading the layer's queries and keys…")
+def cached_queries_and_keys(model_key: str, device: str, ids: tuple[int, ...], layer: int, _loaded):
+    """One forward pass per (text, layer): picking another head or query token reuses it."""
+    return layer_queries_and_keys(_loaded, np.asarray(ids, dtype=np.int64), layer)
+
+
 def show_query_key(url: UrlState, result: AttentionResult, layer: int, head: HeadChoice) -> None:
     """One row of one head, rebuilt from the model's own query and key vectors (bertviz's neuron view)."""
     st.markdown("#### Where one row comes from: query · key, then softmax")
@@ -207,7 +215,9 @@ def show_query_key(url: UrlState, result: AttentionResult, layer: int, head: Hea
     st.session_state[query_key] = min(st.session_state[query_key], positions[-1])
     index = st.selectbox("Query token (the row)", positions, key=query_key,
                          format_func=lambda i: f"{i}. {visible_token(result.axis.labels[i])}")
-    view = query_key_view(require_model(result.model_key), result, layer, head, index)
+    loaded = require_model(result.model_key)
+    queries, keys = cached_queries_and_keys(result.model_key, loaded.device, tuple(result.input_ids.tolist()), layer, loaded)
+    view = query_key_view(result, queries, keys, layer, head, index)
     show_figure(charts.query_key_figure(view), name=f"query_key_{result.model_key}_layer{layer}_head{head}",
                 table=charts.query_key_table(view), key="query_key")
     st.caption(

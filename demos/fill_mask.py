@@ -24,7 +24,7 @@ from models.fill_mask import (
     tokenize_sentence,
     unglue_masks,
 )
-from models.limits import MAX_CLICK_TOKENS, MAX_FILL_TOP_K, MAX_MASKS, MAX_TEXT_CHARS
+from models.limits import MAX_CLICK_TOKENS, MAX_FILL_TOP_K, MAX_MASKS, MAX_MLM_DRAWS, MAX_TEXT_CHARS
 from models.loading import LoadedModel
 from models.registry import get_entry, models_of
 from ui.figures import show_figure
@@ -299,7 +299,7 @@ def mlm_view(keys: list[str], top_k: int, rate: float) -> None:
     explain_mlm()
 
 
-MLM_DRAWS = (100, 300, 1000)
+MLM_DRAWS = (MAX_MLM_DRAWS // 10, MAX_MLM_DRAWS * 3 // 10, MAX_MLM_DRAWS)
 
 
 @st.cache_data(max_entries=16, show_spinner="Drawing the rule again and again…")

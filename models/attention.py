@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 import numpy as np
+from scipy.special import softmax
 import torch
 
 from models.engine import BatchKind, engine_for
@@ -444,26 +445,26 @@ def _query_key_batch(loaded: LoadedModel, requests: list[tuple[np.ndarray, int]]
 QUERY_KEY = BatchKind("query-key", _query_key_batch, max_cost=1)
 
 
-def query_key_view(loaded: LoadedModel, result: AttentionResult, layer: int, head: int, query_index: int) -> QueryKeyView:
-    """Rebuild row `query_index` of (layer, head) in `result` from the model's own queries and keys."""
+def layer_queries_and_keys(loaded: LoadedModel, input_ids: np.ndarray, layer: int) -> tuple[np.ndarray, np.ndarray]:
+    """One layer's queries and keys for `input_ids`, (n, hidden) each, from one forward pass on the engine."""
+    return engine_for(loaded).call(QUERY_KEY, (np.asarray(input_ids, dtype=np.int64), layer))
+
+
+def query_key_view(result: AttentionResult, queries: np.ndarray, keys: np.ndarray, layer: int, head: int,
+                   query_index: int) -> QueryKeyView:
+    """Row `query_index` of (layer, head) in `result`, rebuilt from that layer's queries and keys."""
     _check_layer(result, layer)
     if not 0 <= head < result.heads:
         raise ValueError(f"Head {head} does not exist: choose 0 to {result.heads - 1}.")
     if not 0 <= query_index < len(result.axis):
         raise ValueError(f"Token {query_index} does not exist: choose 0 to {len(result.axis) - 1}.")
-    if result.input_ids is None:
-        raise ValueError("This result does not carry its token ids: compute it with attention_for_text.")
-    ids = np.asarray(result.input_ids, dtype=np.int64)
-    queries, keys = engine_for(loaded).call(QUERY_KEY, (ids, layer))
     size = queries.shape[-1] // result.heads
     query = queries[query_index, head * size : (head + 1) * size]
     head_keys = keys[:, head * size : (head + 1) * size]
     scores = head_keys @ query / np.sqrt(size)
     if result.causal:
         scores = np.where(np.arange(len(scores)) > query_index, -np.inf, scores)
-    weights = np.exp(scores - scores.max())
-    return QueryKeyView(layer, head, query_index, query, head_keys, scores, weights / weights.sum(),
-                        result.axis, result.causal)
+    return QueryKeyView(layer, head, query_index, query, head_keys, scores, softmax(scores), result.axis, result.causal)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from models.engine import BatchKind, engine_for
-from models.limits import ENGINE_BATCH_TOKENS
+from models.limits import ENGINE_BATCH_TOKENS, MAX_MLM_DRAWS
 from models.loading import LoadedModel
 
 # The spellings people type for a mask; each becomes the tokenizer's own mask token.
@@ -508,8 +508,8 @@ class MlmTally:
 def tally_mlm_rule(tokenizer, sentence: SentenceTokens, *, draws: int, select_rate: float = MLM_SELECT_RATE,
                    first_seed: int = 0) -> MlmTally:
     """Apply `corrupt_for_mlm` with `draws` consecutive seeds and count what the rule did each time."""
-    if draws < 1:
-        raise ValueError(f"draws must be at least 1, not {draws}")
+    if not 1 <= draws <= MAX_MLM_DRAWS:
+        raise ValueError(f"draws must be between 1 and {MAX_MLM_DRAWS}, not {draws}")
     counts = np.zeros((draws, len(MLM_ACTIONS)), dtype=np.int64)
     for draw in range(draws):
         actions = corrupt_for_mlm(tokenizer, sentence, seed=first_seed + draw, select_rate=select_rate).actions

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterator, Literal, Sequence
 
 import numpy as np
+from scipy.special import softmax
 from transformers import (
     LogitsProcessorList,
     RepetitionPenaltyLogitsProcessor,
@@ -524,20 +525,15 @@ def sampling_filter(ids: np.ndarray, probs: np.ndarray, settings: DecodingSettin
             kth = np.sort(scaled)[::-1][min(settings.top_k, len(scaled)) - 1]
             kept &= scaled >= kth
         if settings.top_p < 1.0:
-            shares = _softmax(np.where(kept, scaled, -np.inf))
+            shares = softmax(np.where(kept, scaled, -np.inf))
             order = np.argsort(shares, kind="stable")  # least likely first, as TopPLogitsWarper sorts
             cumulative = np.cumsum(shares[order])
             cut = cumulative <= 1.0 - settings.top_p
             cut[-1] = False  # the most likely token always stays
             kept[order[cut]] = False
-    after = _softmax(np.where(kept, scaled, -np.inf))
+    after = softmax(np.where(kept, scaled, -np.inf))
     return SamplingFilter(ids=ids, before=before, after=after, kept=kept,
                           entropy_before_bits=_entropy_bits(before), entropy_after_bits=_entropy_bits(after))
-
-
-def _softmax(values: np.ndarray) -> np.ndarray:
-    shifted = np.exp(values - np.max(values))
-    return shifted / shifted.sum()
 
 
 def _entropy_bits(probs: np.ndarray) -> float:

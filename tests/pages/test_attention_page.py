@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO_ROOT
+from tests.pages.helpers import plotly_numbers
 
 PAGE = str(REPO_ROOT / "demos" / "attention.py")
 HOSTILE = [
@@ -195,23 +195,13 @@ def test_without_models_blank_text_still_prompts(without_models, fresh_app_state
     assert any("Type or paste a sentence" in info.value for info in at.info)
 
 
-def numbers(values) -> np.ndarray:
-    """A trace's numbers: plotly writes numpy arrays as base64 typed arrays, lists as lists."""
-    if isinstance(values, dict) and "bdata" in values:
-        import base64
-
-        flat = np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"])).astype(float)
-        return flat.reshape([int(size) for size in str(values["shape"]).split(",")]) if "shape" in values else flat
-    return np.asarray(values, dtype=float)
-
-
 def test_one_head_shows_where_a_row_comes_from_and_it_equals_the_heatmap_row(models):
     at = run_page(text="The unicorns spoke perfect English.", model="gpt2", layer="1", head="0", q="3")
     no_traceback(at)
     specs = [json.loads(chart.proto.spec) for chart in charts(at)]
     [heatmap] = [spec for spec in specs if spec["layout"]["title"]["text"] == "GPT-2 (124M): layer 1, head 0"]
     [query_key] = [spec for spec in specs if spec["layout"]["title"]["text"].startswith("Where the row of 3.")]
-    softmax, matrix = numbers(query_key["data"][2]["x"]), numbers(heatmap["data"][0]["z"])
+    softmax, matrix = plotly_numbers(query_key["data"][2]["x"]), plotly_numbers(heatmap["data"][0]["z"])
     row = matrix.reshape(len(softmax), -1)[3] if matrix.ndim == 1 else matrix[3]
     assert np.allclose(softmax, np.nan_to_num(row), atol=1e-5)  # the rebuilt row is the model's own (future: blank)
     assert at.selectbox(key="attn__q").value == 3

@@ -6,7 +6,6 @@ The page needs no model weights, so it runs with none (the `without_models` fixt
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from models import double_descent as dd
+from tests.pages.helpers import plotly_numbers
 
 PAGE = "../../demos/double_descent.py"
 
@@ -43,13 +43,6 @@ def chart_titles(at: AppTest) -> list[str]:
     return [spec["layout"]["title"]["text"] for spec in chart_specs(at)]
 
 
-def decoded(values) -> np.ndarray:
-    """A trace's x or y: plotly writes numpy arrays as base64 typed arrays, lists as lists."""
-    if isinstance(values, dict) and "bdata" in values:
-        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"])).astype(float)
-    return np.asarray([np.nan if v is None else v for v in values], dtype=float)
-
-
 def assert_charts_finite_and_positive(at: AppTest) -> None:
     """No NaN or infinity reaches a chart, and nothing ≤ 0 sits on a log axis (plotly would drop it)."""
     specs = chart_specs(at)
@@ -58,7 +51,7 @@ def assert_charts_finite_and_positive(at: AppTest) -> None:
         log_y = spec["layout"].get("yaxis", {}).get("type") == "log"
         for trace in spec["data"]:
             for axis in ("x", "y"):
-                values = decoded(trace[axis])
+                values = plotly_numbers(trace[axis])
                 assert values.size and np.all(np.isfinite(values)), (trace.get("name"), axis)
                 if axis == "y" and log_y:
                     assert np.all(values > 0), trace.get("name")
@@ -101,9 +94,9 @@ def test_bias_sq_carries_its_monte_carlo_error_bars(page):
     assert_fine(at)
     bias = trace(at, 0, "bias² (")
     expected = dd.simulate_bias_variance(dd.BiasVarianceSettings())  # the page's defaults
-    np.testing.assert_allclose(decoded(bias["error_y"]["array"]), 2 * expected.bias_sq_se, rtol=1e-9)
-    lower = decoded(bias["error_y"]["arrayminus"])
-    assert np.all(decoded(bias["y"]) - lower > 0)  # a bar never runs below the log axis
+    np.testing.assert_allclose(plotly_numbers(bias["error_y"]["array"]), 2 * expected.bias_sq_se, rtol=1e-9)
+    lower = plotly_numbers(bias["error_y"]["arrayminus"])
+    assert np.all(plotly_numbers(bias["y"]) - lower > 0)  # a bar never runs below the log axis
     assert "pairs of *different* training sets" in texts(at.caption)
 
 
@@ -127,7 +120,7 @@ def test_double_descent_view_marks_the_threshold_and_peaks_there(page):
     assert "interpolation threshold p = n = 100" in annotations
     assert any(shape["x0"] == 100 for shape in spec["layout"]["shapes"])
     median = trace(at, 0, "test error (median")
-    peak_p = decoded(median["x"])[np.argmax(decoded(median["y"]))]
+    peak_p = plotly_numbers(median["x"])[np.argmax(plotly_numbers(median["y"]))]
     assert 100 / 1.5 <= peak_p <= 150
     assert any(m.label == f"Highest test error (p = {int(peak_p)})" for m in at.metric)
     # λ = 0 exactly at p = n: the explosion is clipped with a note, never NaN or inf
@@ -140,8 +133,8 @@ def test_a_large_ridge_flattens_the_peak_with_the_ridgeless_curve_kept_faintly(p
     at = run_page({"view": "dd", "rf_ridge": "1"})
     assert_fine(at)
     assert at.select_slider(key="dd__rf_ridge").value == 1.0
-    chosen = decoded(trace(at, 0, "test error (median")["y"])
-    reference = decoded(trace(at, 0, "test error, λ = 0")["y"])
+    chosen = plotly_numbers(trace(at, 0, "test error (median")["y"])
+    reference = plotly_numbers(trace(at, 0, "test error, λ = 0")["y"])
     assert chosen.max() < 2 and reference.max() > 10 * chosen.max()
     assert not any("clipped" in info.value for info in at.info)  # only the faint reference was clipped...
     assert "In the faint λ = 0 reference curve" in texts(at.caption)  # ...and it says so quietly
@@ -154,11 +147,11 @@ def test_theory_view_overlays_the_closed_form_curve(page):
     assert len(at.latex) == 1 and "gamma" in at.latex[0].value
     theory = trace(at, 0, "theory (Hastie et al.)")
     simulated = trace(at, 0, "simulation")
-    gamma, mse = decoded(simulated["x"]), decoded(simulated["y"])
+    gamma, mse = plotly_numbers(simulated["x"]), plotly_numbers(simulated["y"])
     expected = dd.linear_excess_risk_theory(gamma, 1.0, 0.25) + 0.25
     away = (gamma < 0.5) | (gamma > 2)  # away from the threshold the simulation sits on the theory
     np.testing.assert_allclose(mse[away], expected[away], rtol=0.25)
-    assert decoded(theory["y"]).size > 100  # a smooth curve, not the sweep points
+    assert plotly_numbers(theory["y"]).size > 100  # a smooth curve, not the sweep points
     assert simulated["error_y"]["type"] == "data"
     assert_charts_finite_and_positive(at)
 

@@ -417,12 +417,13 @@ def test_induction_figures(tiny_gpt2):
 
 @pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_gpt2"])
 def test_query_key_view_rebuilds_the_models_own_attention_row(fixture, request):
-    from models.attention import query_key_view
+    from models.attention import layer_queries_and_keys, query_key_view
 
     loaded = request.getfixturevalue(fixture)
     result = attention_for_text(loaded, SENTENCE)
     for layer, head, query in ((0, 0, 2), (result.layers - 1, result.heads - 1, len(result.axis) - 1), (1, 1, 0)):
-        view = query_key_view(loaded, result, layer, head, query)
+        queries, keys = layer_queries_and_keys(loaded, result.input_ids, layer)
+        view = query_key_view(result, queries, keys, layer, head, query)
         np.testing.assert_allclose(view.weights, result.weights[layer, head, query], atol=1e-5)
         size = view.query.shape[0]
         assert view.keys.shape == (len(result.axis), size)
