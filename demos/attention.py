@@ -9,10 +9,12 @@ from models.attention import (
     AttentionResult,
     AttentionView,
     HeadChoice,
+    HeadLines,
     PARTIAL_CHARACTER_MARK,
     InductionResult,
     attention_for_text,
     attention_view,
+    head_lines,
     induction_view,
     load_presets,
     layer_queries_and_keys,
@@ -22,11 +24,12 @@ from models.attention import (
     run_induction,
     token_limit,
     top_heads,
+    visible_links,
 )
 from models.limits import MAX_INDUCTION_PERIOD, MAX_TEXT_CHARS, MIN_INDUCTION_PERIOD
 from models.registry import get_entry, models_of
 from ui import attention_charts as charts
-from ui.figures import show_figure
+from ui.figures import clicked_point, show_figure
 from ui.lecture import more_controls
 from ui.loaders import require_model
 from ui.text import show_tokens, visible_token
@@ -38,6 +41,7 @@ MASKED = [entry.key for entry in models_of("masked-lm")]
 CAUSAL = [entry.key for entry in models_of("causal-lm")]
 VIEWS = {
     "heatmap": "Heatmap",
+    "lines": "Head view (lines)",
     "model": "Model view",
     "rollout": "Rollout",
     "compare": "BERT vs GPT-2",
@@ -45,6 +49,8 @@ VIEWS = {
 }
 HEAD_WORDS = {"mean": "mean of all heads", "max": "max over heads"}
 MAX_SEED = 2**31 - 1
+# Lines thinner than this weight are not drawn: they would only grey the picture.
+MIN_LINK_WEIGHT = 0.02
 
 INTRO = r"""
 Each token's vector is turned into a **query** $q_i$, a **key** $k_j$ and a **value** $v_j$. The query is compared
@@ -227,9 +233,22 @@ def show_query_key(url: UrlState, result: AttentionResult, layer: int, head: Hea
     )
 
 
-def show_model_view(result: AttentionResult, layer: int, head: HeadChoice, tokens: dict[str, bool]) -> None:
+def open_clicked_head(url: UrlState) -> None:
+    """A click on the head map opens that head: it sets the layer and head pickers before they are drawn."""
+    changed, clicked = clicked_point("head_map")
+    if changed and isinstance(clicked, list) and len(clicked) == 2:
+        st.session_state[url.key("layer")], st.session_state[url.key("head")] = int(clicked[0]), str(int(clicked[1]))
+
+
+def show_model_view(url: UrlState, result: AttentionResult, layer: int, head: HeadChoice, tokens: dict[str, bool]) -> None:
     grid = model_view_grid(result, max_cells=charts.MODEL_VIEW_MAX_CELLS, **tokens)
     selected = (layer, head) if isinstance(head, int) else None
+    statistic = st.segmented_control(
+        "Colour the head map by", list(charts.HEAD_STATISTICS), format_func=charts.HEAD_STATISTICS.get,
+        key=url.choice("stat", "to_previous", list(charts.HEAD_STATISTICS)), required=True,
+    )
+    show_figure(charts.head_map_figure(grid.summary, statistic, selected), name=f"head_map_{result.model_key}",
+                key="head_map", clickable=True)
     show_figure(
         charts.model_view_figure(grid, selected),
         name=f"model_view_{result.model_key}",
@@ -251,8 +270,57 @@ def show_model_view(result: AttentionResult, layer: int, head: HeadChoice, token
         "The CSV lists these numbers for every head."
     )
     st.subheader(f"Enlarged: layer {layer}, {head_words(head)}")
+    st.caption("Click a square of the head map above, or use the layer and head pickers, to open another head.")
     enlarged = attention_view(result, layer, head, **tokens)
     show_heatmap(enlarged, result.model_key, layer, head, key="model_view_enlarged")
+
+
+def focus_options(tokens: int) -> list[str]:
+    return ["all", *(f"q{i}" for i in range(tokens)), *(f"k{i}" for i in range(tokens))]
+
+
+def show_head_lines(url: UrlState, result: AttentionResult, layer: int, tokens: dict[str, bool]) -> None:
+    """bertviz's head view: the tokens twice, a line from each query to each key it reads; several heads in colour."""
+    heads_key = url.multi("heads", [0], list(range(result.heads)))
+    st.session_state[heads_key] = [head for head in st.session_state[heads_key] if head < result.heads]
+    heads = st.pills("Heads to draw (one colour each)", list(range(result.heads)), selection_mode="multi",
+                     key=heads_key, format_func=lambda h: f"H{h}")
+    if not heads:
+        st.info("Pick one or more heads above to draw their lines.", icon="👆")
+        return
+    lines = head_lines(result, layer, sorted(heads), **tokens)
+    focus = token_focus(url, lines)
+    side, index = (focus[0], int(focus[1:])) if focus != "all" else (None, None)
+    links = visible_links(lines, min_weight=MIN_LINK_WEIGHT, query=index if side == "q" else None,
+                          key=index if side == "k" else None)
+    picked = ({"q": "query", "k": "key"}[side], index) if side else None
+    show_figure(charts.head_view_figure(lines, links, focus=picked), name=f"head_view_{result.model_key}_layer{layer}",
+                table=charts.links_table(lines, links), key="head_lines", clickable=True)
+    st.caption(
+        "Left: each token as a **query**; right: the same tokens as **keys**. A line's thickness is the attention "
+        f"weight (lines under {MIN_LINK_WEIGHT:.0%} are left out). Click a token, on either side, to see only its "
+        "lines; click it again, or pick “every token”, to see them all again. Hover a token on the left for what it reads most."
+    )
+
+
+def token_focus(url: UrlState, lines: HeadLines) -> str:
+    """Whose lines to show: every token's, or one query's (left) or one key's (right); a click on a token picks it."""
+    options = focus_options(len(lines.axis))
+    focus_key = url.choice("focus", "all", options)
+    changed, clicked = clicked_point("head_lines")
+    if changed and (clicked is None or isinstance(clicked, list) and len(clicked) == 2):
+        st.session_state[focus_key] = "all" if clicked is None else f"{str(clicked[0])[0]}{int(clicked[1])}"
+    if st.session_state[focus_key] not in options:
+        st.session_state[focus_key] = "all"
+    labels = lines.axis.labels
+
+    def describe(option: str) -> str:
+        if option == "all":
+            return "every token"
+        where = "query, left" if option[0] == "q" else "key, right"
+        return f"{int(option[1:])}. {visible_token(labels[int(option[1:])])} ({where})"
+
+    return st.selectbox("Show the lines of", options, key=focus_key, format_func=describe)
 
 
 def show_rollout(result: AttentionResult, layer: int, tokens: dict[str, bool]) -> None:
@@ -317,13 +385,17 @@ def inspect_text(url: UrlState, view: str, text: str, model_key: str) -> None:
     if result is None:
         return
     show_token_count(result)
-    layer, head = layer_head_controls(url, result.layers, result.heads, uses_head=view != "rollout")
+    if view == "model":
+        open_clicked_head(url)
+    layer, head = layer_head_controls(url, result.layers, result.heads, uses_head=view not in ("rollout", "lines"))
     tokens = token_controls(url, [result])
     if view == "heatmap":
         show_heatmap(attention_view(result, layer, head, **tokens), model_key, layer, head, key="heatmap")
         show_query_key(url, result, layer, head)
+    elif view == "lines":
+        show_head_lines(url, result, layer, tokens)
     elif view == "model":
-        show_model_view(result, layer, head, tokens)
+        show_model_view(url, result, layer, head, tokens)
     else:
         st.caption("Rollout runs from the input through the chosen layer, over all heads.")
         show_rollout(result, layer, tokens)

@@ -616,6 +616,78 @@ def model_view_grid(
 
 
 # ---------------------------------------------------------------------------------------------
+# Head view: lines from each query token to the keys it reads (bertviz's head view)
+
+
+@dataclass(frozen=True)
+class HeadLines:
+    """Chosen heads of one layer, ready to draw as lines: the tokens in a left column (queries) and again in a
+    right column (keys), a line from query i to key j as thick as weights[h, i, j].
+
+    heads:   the head numbers drawn, one colour each
+    weights: (len(heads), n, n) float32, each head's matrix after hiding and merging (rows still sum to 1)
+    """
+
+    layer: int
+    heads: tuple[int, ...]
+    weights: np.ndarray
+    axis: TokenAxis
+    causal: bool
+
+
+@dataclass(frozen=True)
+class Links:
+    """The lines to draw, one entry each: which head (an index into HeadLines.heads), from which query token to
+    which key token, and its weight. Strongest first."""
+
+    head: np.ndarray
+    query: np.ndarray
+    key: np.ndarray
+    weight: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.weight)
+
+
+def head_lines(
+    result: AttentionResult, layer: int, heads: tuple[int, ...] | list[int], *, hide: bool = False,
+    merge: bool = False, hide_sink: bool = False,
+) -> HeadLines:
+    """The heads `heads` of `layer`, hidden and merged like every other view."""
+    _check_layer(result, layer)
+    heads = tuple(int(head) for head in heads)
+    if not heads:
+        raise ValueError("Pick at least one head to draw.")
+    if any(not 0 <= head < result.heads for head in heads):
+        raise ValueError(f"Heads go from 0 to {result.heads - 1}.")
+    stack, axis = token_view(result.weights[layer], result.axis, hide=hide, merge=merge, hide_sink=hide_sink)
+    return HeadLines(layer, heads, stack[list(heads)].astype(np.float32), axis, result.causal)
+
+
+def visible_links(
+    lines: HeadLines, *, min_weight: float, query: int | None = None, key: int | None = None
+) -> Links:
+    """The lines at least `min_weight` thick; only one query token's (its row) or one key token's (its
+    column) when `query` or `key` is given, as when a student picks a token in the left or right column."""
+    keep = lines.weights >= min_weight
+    if query is not None:
+        keep[:, np.arange(keep.shape[1]) != query, :] = False
+    if key is not None:
+        keep[:, :, np.arange(keep.shape[2]) != key] = False
+    head, row, column = np.nonzero(keep)
+    weight = lines.weights[head, row, column]
+    order = np.argsort(-weight, kind="stable")
+    return Links(head[order], row[order], column[order], weight[order])
+
+
+def strongest_keys(lines: HeadLines, count: int) -> list[list[tuple[int, float]]]:
+    """For each query token, the `count` keys it reads most, averaged over the drawn heads (for hover text)."""
+    mean = lines.weights.mean(axis=0)
+    top = np.argsort(-mean, axis=1, kind="stable")[:, :count]
+    return [[(int(key), float(mean[query, key])) for key in keys] for query, keys in enumerate(top)]
+
+
+# ---------------------------------------------------------------------------------------------
 # Induction heads
 
 

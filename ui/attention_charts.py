@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 
 from plotly.subplots import make_subplots
 
-from models.attention import AttentionView, InductionResult, ModelViewGrid, QueryKeyView
+from models.attention import AttentionView, HeadLines, HeadSummary, InductionResult, Links, ModelViewGrid, QueryKeyView, strongest_keys
 from ui.text import plotly_safe
 
 # Tick labels longer than this are cut (the hover still names the position).
@@ -282,3 +282,113 @@ def query_key_figure(view: QueryKeyView) -> go.Figure:
 
 def query_key_table(view: QueryKeyView) -> pd.DataFrame:
     return pd.DataFrame({"key token": list(view.axis.labels), "q·k/√d": view.scores, "attention": view.weights})
+
+
+# --- head view: lines between two columns of tokens ----------------------------------------------
+
+# One colour per head drawn at once (12 distinct, readable on white and on a projector).
+HEAD_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
+                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#1a237e", "#004d40")
+# Line weight classes: (lowest weight, width in px, opacity). Few classes keep the figure to a few traces.
+LINE_CLASSES = ((0.0, 1.0, 0.30), (0.1, 2.5, 0.45), (0.25, 4.5, 0.65), (0.5, 7.0, 0.85))
+QUERY_COLUMN, KEY_COLUMN = 0.0, 1.0
+
+
+def head_colour(head: int) -> str:
+    return HEAD_COLOURS[head % len(HEAD_COLOURS)]
+
+
+def head_view_figure(lines: HeadLines, links: Links, *, focus: tuple[str, int] | None = None) -> go.Figure:
+    """Queries on the left, keys on the right, a line per link, thicker for a larger weight, one colour per head.
+
+    Trace 0 is the query column and trace 1 the key column (their points are what a click selects); the lines
+    come after them and take no clicks.
+    """
+    labels = [plotly_safe(label) for label in lines.axis.labels]
+    positions = list(range(len(labels)))
+    strongest = strongest_keys(lines, 3)
+    query_hover = [
+        f"{i}. {labels[i]} reads most from: " + ", ".join(f"{labels[k]} {w:.0%}" for k, w in strongest[i])
+        for i in positions
+    ]
+    focused = {side: index for side, index in [focus]} if focus else {}
+
+    def token_column(x: float, side: str, hover: list[str], text_position: str) -> go.Scatter:
+        chosen = focused.get(side)
+        return go.Scatter(
+            x=[x] * len(labels), y=positions, mode="markers+text", text=labels, textposition=text_position,
+            marker={"size": 14, "color": ["#c2410c" if i == chosen else "#9ca3af" for i in positions],
+                    "line": {"width": 0}},
+            textfont={"color": ["#c2410c" if i == chosen else "#111827" for i in positions]},
+            customdata=[[side, i] for i in positions], hovertext=hover, hoverinfo="text", showlegend=False,
+            cliponaxis=False,
+        )
+
+    fig = go.Figure([
+        token_column(QUERY_COLUMN, "query", query_hover, "middle left"),
+        token_column(KEY_COLUMN, "key", [f"{i}. {labels[i]} (key)" for i in positions], "middle right"),
+    ])
+    for index, head in enumerate(lines.heads):
+        mine = links.head == index
+        for number, (lowest, width, opacity) in enumerate(LINE_CLASSES):
+            upper = LINE_CLASSES[number + 1][0] if number + 1 < len(LINE_CLASSES) else np.inf
+            chosen = mine & (links.weight >= lowest) & (links.weight < upper)
+            xs = np.tile([QUERY_COLUMN, KEY_COLUMN, np.nan], int(chosen.sum()))
+            ys = np.column_stack([links.query[chosen], links.key[chosen], np.full(int(chosen.sum()), np.nan)]).ravel()
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, mode="lines", line={"color": head_colour(head), "width": width}, opacity=opacity,
+                hoverinfo="skip", name=f"head {head}", legendgroup=f"head {head}", showlegend=number == 0,
+            ))
+    fig.update_xaxes(range=[-0.45, 1.45], visible=False, fixedrange=True)
+    fig.update_yaxes(range=[len(labels) - 0.5, -0.5], visible=False, fixedrange=True)
+    heads = ", ".join(str(head) for head in lines.heads)
+    fig.update_layout(
+        title=f"Layer {lines.layer}, head{'s' if len(lines.heads) > 1 else ''} {heads}: each token (left) to what it reads (right)",
+        height=int(np.clip(140 + 26 * len(labels), 360, 1400)), plot_bgcolor="#ffffff", hoverdistance=-1,
+        legend={"orientation": "h", "y": -0.02, "yanchor": "top"}, clickmode="event+select", dragmode=False,
+    )
+    return fig
+
+
+def links_table(lines: HeadLines, links: Links) -> pd.DataFrame:
+    labels = lines.axis.labels
+    return pd.DataFrame({
+        "layer": lines.layer,
+        "head": [lines.heads[index] for index in links.head],
+        "query": [f"{i}:{labels[i]}" for i in links.query],
+        "key": [f"{j}:{labels[j]}" for j in links.key],
+        "weight": links.weight,
+    })
+
+
+# --- head map: one square per head, to click ------------------------------------------------------
+
+HEAD_STATISTICS = {
+    "to_previous": "weight on the previous token",
+    "to_first": "weight on the first token",
+    "to_self": "weight on itself",
+    "entropy_bits": "spread (entropy, bits)",
+}
+
+
+def head_map_figure(summary: HeadSummary, statistic: str, selected: tuple[int, int] | None = None) -> go.Figure:
+    """Layers down, heads across, a square per head coloured by one pattern number; a click picks the head."""
+    values = getattr(summary, statistic)
+    layers, heads = values.shape
+    layer_of, head_of = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
+    outline = [3 if selected == (l, h) else 0 for l, h in zip(layer_of.ravel(), head_of.ravel())]
+    fig = go.Figure(go.Scatter(
+        x=head_of.ravel(), y=layer_of.ravel(), mode="markers",
+        marker={"symbol": "square", "size": 26, "color": values.ravel(), "colorscale": COLOURS,
+                "cmin": 0.0, "cmax": max(float(values.max()), 1e-6), "line": {"width": outline, "color": "#d62728"},
+                "colorbar": {"title": {"text": HEAD_STATISTICS[statistic].split(" (")[0]}}},
+        # Plain lists: numpy arrays travel base64-packed and come back from a click as a dict, not a pair.
+        customdata=[[int(l), int(h)] for l, h in zip(layer_of.ravel(), head_of.ravel())],
+        hovertemplate="layer %{customdata[0]}, head %{customdata[1]}: %{marker.color:.2f}<br>click to open it<extra></extra>",
+    ))
+    fig.update_xaxes(title_text="head", tickmode="linear", dtick=1, range=[-0.6, heads - 0.4], fixedrange=True, showgrid=False)
+    fig.update_yaxes(title_text="layer", tickmode="linear", dtick=1, range=[layers - 0.4, -0.6], fixedrange=True, showgrid=False)
+    fig.update_layout(title=f"Click a head to open it: colour = {HEAD_STATISTICS[statistic]}",
+                      height=int(np.clip(140 + 34 * layers, 300, 700)), plot_bgcolor="#ffffff", hoverdistance=-1,
+                      dragmode=False)
+    return fig

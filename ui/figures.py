@@ -53,9 +53,13 @@ def figure_once(key: Hashable, build: Callable[[], go.Figure]) -> go.Figure:
     return figure
 
 
-def show_figure(fig: go.Figure, *, name: str, table: pd.DataFrame | None = None, key: str | None = None) -> None:
-    """Draw `fig` full width; offer its data as CSV when `table` is given."""
-    st.plotly_chart(style_figure(fig), config=plotly_config(name), width="stretch", key=key)
+def show_figure(
+    fig: go.Figure, *, name: str, table: pd.DataFrame | None = None, key: str | None = None, clickable: bool = False
+) -> None:
+    """Draw `fig` full width; offer its data as CSV when `table` is given. A `clickable` figure reruns the page
+    when a point is clicked: read the click with `clicked_point(key)` before drawing the widgets it sets."""
+    selection = {"on_select": "rerun", "selection_mode": "points"} if clickable else {}
+    st.plotly_chart(style_figure(fig), config=plotly_config(name), width="stretch", key=key, **selection)
     if table is not None:
         st.download_button(
             "Download data (CSV)",
@@ -65,3 +69,19 @@ def show_figure(fig: go.Figure, *, name: str, table: pd.DataFrame | None = None,
             key=f"csv__{key or safe_filename(name)}",
             icon="⬇️",
         )
+
+
+def clicked_point(key: str) -> tuple[bool, list | None]:
+    """(changed, customdata) of the clickable figure `key`: whether a click changed its selection since the last
+    run, and the point now selected (None when the click cleared it, as a second click on a point does).
+
+    A selection stays in the figure's state until the next click, so each click is reported once: moving a
+    slider afterwards must not be undone by the same old click.
+    """
+    event = st.session_state.get(key)
+    points = list(event.selection.points) if event else []
+    seen_key = f"ll__clicked__{key}"
+    seen = repr(points)
+    changed = key in st.session_state and st.session_state.get(seen_key, "[]") != seen
+    st.session_state[seen_key] = seen
+    return changed, (points[0].get("customdata") if points else None)

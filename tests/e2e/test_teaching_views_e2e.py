@@ -52,3 +52,55 @@ def test_query_key_view_of_one_head(page, app_server):
     assert exception_texts(page) == []
     assert "q · k / √d" in page.locator(f"{MAIN} .js-plotly-plot").last.text_content()
     tall(page, "teaching-query-key")
+
+
+def click_point(page, chart, index: int) -> None:
+    """Click the centre of point `index` of a clickable chart, as a student would."""
+    box = chart.locator(".scatterlayer .trace").first.locator(".point").nth(index).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.up()
+
+
+def line_traces(page) -> int:
+    """Drawn line paths of the head view (its token columns are markers, not lines)."""
+    return page.locator(f"{MAIN} .js-plotly-plot .scatterlayer .trace .js-line").count()
+
+
+def test_head_view_lines_and_a_clicked_token(page, app_server):
+    open_page(page, app_server, "attention", "model=gpt2&view=lines&layer=1&heads=0,1")
+    chart = page.locator(f"{MAIN} .js-plotly-plot", has=page.locator(".gtitle", has_text="each token (left)"))
+    chart.wait_for()
+    assert exception_texts(page) == []
+    assert "Layer 1, heads 0, 1" in chart.locator(".gtitle").text_content()
+    # Both heads are in the legend, one colour each.
+    assert sorted(chart.locator(".legendtext").all_text_contents()) == ["head 0", "head 1"]
+    tall(page, "teaching-head-view")
+    page.set_viewport_size({"width": 1400, "height": 1400})
+    chart.scroll_into_view_if_needed()
+    click_point(page, chart, 3)
+    # The picker follows the click: only query 3's lines remain, and the link says so.
+    page.wait_for_function("() => window.location.search.includes('focus=q3')", timeout=20_000)
+    assert exception_texts(page) == []
+    picker = page.locator('[data-testid="stSelectbox"]', has_text="Show the lines of")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stSelectbox]')].some(box => box.innerText.includes('Show the"
+        " lines of') && box.querySelector('input')?.value.includes('(query, left)'))", timeout=20_000)
+    assert picker.locator("input").input_value().startswith("3. ")
+    tall(page, "teaching-head-view-one-token")
+
+
+def test_clicking_the_head_map_opens_that_head(page, app_server):
+    open_page(page, app_server, "attention", "view=model&layer=0&head=0")
+    head_map = page.locator(f"{MAIN} .js-plotly-plot", has=page.locator(".gtitle", has_text="Click a head"))
+    head_map.wait_for()
+    assert "Enlarged: layer 0, head 0" in page.locator(MAIN).inner_text()
+    points = head_map.locator(".scatterlayer .point").count()
+    page.set_viewport_size({"width": 1400, "height": 1400})
+    head_map.scroll_into_view_if_needed()
+    click_point(page, head_map, points - 1)  # the last head of the last layer
+    last_layer, last_head = head_map.locator(".ytick").count() - 1, head_map.locator(".xtick").count() - 1
+    page.locator(MAIN, has_text=f"Enlarged: layer {last_layer}, head {last_head}").wait_for(timeout=20_000)
+    assert exception_texts(page) == []
+    assert f"head={last_head}" in page.url
+    tall(page, "teaching-head-map-click")

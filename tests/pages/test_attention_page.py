@@ -57,7 +57,7 @@ def test_default_view_is_a_heatmap_with_a_token_counter(models):
     assert at.text_area[0].value.startswith("Pérez")
 
 
-@pytest.mark.parametrize(("view", "count"), [("heatmap", 1), ("model", 2), ("rollout", 1), ("compare", 2), ("induction", 3)])
+@pytest.mark.parametrize(("view", "count"), [("heatmap", 1), ("lines", 1), ("model", 3), ("rollout", 1), ("compare", 2), ("induction", 3)])
 @pytest.mark.parametrize("model", ["bert-base-uncased", "distilgpt2"])
 def test_every_view_renders(models, view, count, model):
     at = run_page(view=view, model=model, period="8")
@@ -207,3 +207,36 @@ def test_one_head_shows_where_a_row_comes_from_and_it_equals_the_heatmap_row(mod
     assert at.selectbox(key="attn__q").value == 3
     mean = run_page(text="The unicorns spoke perfect English.", head="mean")
     assert "Pick a single head" in " ".join(caption.value for caption in mean.caption)
+
+
+def test_head_view_draws_one_tokens_lines_and_keeps_its_inputs_in_the_link(models):
+    at = run_page(text="The unicorns spoke perfect English.", model="gpt2", view="lines", layer="1", heads="0,1", focus="q3")
+    no_traceback(at)
+    [spec] = [json.loads(chart.proto.spec) for chart in charts(at)]
+    assert spec["layout"]["title"]["text"].startswith("Layer 1, heads 0, 1")
+    queries, keys = spec["data"][0], spec["data"][1]
+    assert [point[0] for point in queries["customdata"]] == ["query"] * len(queries["customdata"])
+    assert [point[0] for point in keys["customdata"]] == ["key"] * len(keys["customdata"])
+    starts = np.concatenate([plotly_numbers(trace["y"])[0::3] for trace in spec["data"][2:]])
+    assert len(starts) > 0 and set(starts.tolist()) == {3.0}  # only the picked token's lines
+    assert sorted({trace["name"] for trace in spec["data"][2:]}) == ["head 0", "head 1"]
+    assert at.selectbox(key="attn__focus").value == "q3"
+    assert at.query_params["focus"] == "q3" and at.query_params["heads"] == "0,1"
+
+
+def test_head_view_with_no_head_picked_says_what_to_do(models):
+    at = run_page(view="lines", heads="")
+    no_traceback(at)
+    assert any("Pick one or more heads" in info.value for info in at.info)
+
+
+def test_model_view_has_a_head_map_coloured_by_the_chosen_pattern(models):
+    at = run_page(view="model", layer="0", head="1", stat="entropy_bits")
+    no_traceback(at)
+    specs = [json.loads(chart.proto.spec) for chart in charts(at)]
+    [head_map] = [spec for spec in specs if spec["layout"]["title"]["text"].startswith("Click a head to open it")]
+    assert "spread (entropy, bits)" in head_map["layout"]["title"]["text"]
+    marker = head_map["data"][0]["marker"]
+    widths = plotly_numbers(marker["line"]["width"]) if isinstance(marker["line"]["width"], dict) else np.asarray(marker["line"]["width"])
+    [framed] = np.flatnonzero(widths)
+    assert head_map["data"][0]["customdata"][framed] == [0, 1]  # the open head is framed

@@ -431,3 +431,70 @@ def test_query_key_view_rebuilds_the_models_own_attention_row(fixture, request):
                                    (view.keys @ view.query / np.sqrt(size))[np.isfinite(view.scores)], rtol=1e-6)
         if result.causal:
             assert np.all(np.isneginf(view.scores[query + 1 :])) and np.all(view.weights[query + 1 :] == 0)
+
+
+# --- head view: lines between the tokens ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_gpt2"])
+def test_head_view_lines_are_the_models_own_weights(fixture, request):
+    from models.attention import head_lines, visible_links
+    result = attention_for_text(request.getfixturevalue(fixture), SENTENCE)
+    lines = head_lines(result, 1, [1, 0])
+    links = visible_links(lines, min_weight=0.02)
+    # Every line is one weight of the model's attention, and every weight of at least 0.02 has its line.
+    np.testing.assert_array_equal(links.weight, result.weights[1][np.asarray(lines.heads)[links.head], links.query, links.key])
+    assert len(links) == int((result.weights[1][[0, 1]] >= 0.02).sum())
+    assert (np.diff(links.weight) <= 0).all()
+    if result.causal:
+        assert (links.key <= links.query).all()  # no line into the future
+    # One query token's lines: its whole row (above the floor); one key token's: its whole column.
+    row = visible_links(lines, min_weight=0.0, query=3)
+    assert set(row.query.tolist()) == {3} and len(row) == len(lines.heads) * len(lines.axis)
+    for index, head in enumerate(lines.heads):
+        mine = row.head == index
+        np.testing.assert_allclose(row.weight[mine].sum(), 1.0, atol=1e-5)
+        np.testing.assert_array_equal(np.sort(row.weight[mine]), np.sort(result.weights[1, head, 3]))
+    column = visible_links(lines, min_weight=0.0, key=2)
+    assert set(column.key.tolist()) == {2} and len(column) == len(lines.heads) * len(lines.axis)
+
+
+def test_head_view_lines_follow_hiding_and_merging_like_the_heatmap(tiny_gpt2):
+    from models.attention import head_lines
+    result = attention_for_text(tiny_gpt2, "The unicorns spoke perfect English.")
+    lines = head_lines(result, 0, [1], hide=True, merge=True, hide_sink=True)
+    view = attention_view(result, 0, 1, hide=True, merge=True, hide_sink=True)
+    np.testing.assert_array_equal(lines.weights[0], view.matrix)
+    assert lines.axis.labels == view.axis.labels
+    with pytest.raises(ValueError, match="at least one head"):
+        head_lines(result, 0, [])
+    with pytest.raises(ValueError, match="Heads go from 0"):
+        head_lines(result, 0, [result.heads])
+
+
+def test_head_view_figure_draws_each_link_once_thicker_for_more_weight(tiny_bert):
+    from models.attention import head_lines, visible_links
+    lines = head_lines(attention_for_text(tiny_bert, SENTENCE), 1, [0, 1])
+    links = visible_links(lines, min_weight=0.0)
+    fig = charts.head_view_figure(lines, links, focus=("query", 2))
+    queries, keys, *line_traces = fig.data
+    assert [point[1] for point in queries.customdata] == list(range(len(lines.axis)))
+    assert queries.marker.color[2] != queries.marker.color[0]  # the picked token stands out
+    segments = sum(int(np.isnan(np.asarray(trace.x, dtype=float)).sum()) for trace in line_traces)
+    assert segments == len(links)
+    by_width = sorted((trace.line.width, trace.opacity) for trace in line_traces)
+    assert by_width == sorted(by_width, key=lambda pair: pair[1])  # wider lines are also darker
+    assert {trace.line.color for trace in line_traces if trace.name == "head 0"} == {charts.head_colour(0)}
+    assert len(charts.links_table(lines, links)) == len(links)
+    json.loads(fig.to_json())
+
+
+def test_head_map_figure_has_one_clickable_square_per_head(tiny_gpt2):
+    grid = model_view_grid(attention_for_text(tiny_gpt2, SENTENCE), max_cells=8)
+    fig = charts.head_map_figure(grid.summary, "to_previous", selected=(1, 0))
+    [trace] = fig.data
+    assert len(trace.customdata) == grid.layers * grid.heads
+    np.testing.assert_allclose(np.asarray(trace.marker.color), grid.summary.to_previous.ravel())
+    framed = [pair for pair, width in zip(trace.customdata, trace.marker.line.width) if width]
+    assert framed == [[1, 0]]
+    assert all(isinstance(value, int) for pair in trace.customdata for value in pair)  # a click returns them as-is
