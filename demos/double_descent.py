@@ -14,6 +14,7 @@ from ui.url_state import UrlState
 VIEWS = {
     "bv": "🎯 Bias–variance",
     "dd": "📉 Double descent",
+    "steps": "▶️ Step by step",
     "theory": "📐 Theory: linear model",
     "samples": "📊 More data can hurt",
 }
@@ -39,6 +40,11 @@ def bias_variance(settings: dd.BiasVarianceSettings) -> dd.BiasVarianceResult:
 @st.cache_data(max_entries=32, show_spinner="Sweeping the number of features p through p = n…")
 def random_features(settings: dd.RandomFeaturesSettings) -> dd.RandomFeaturesResult:
     return dd.simulate_random_features(settings)
+
+
+@st.cache_data(max_entries=32, show_spinner="Fitting every p to one training set…")
+def fit_path(settings: dd.FitPathSettings) -> dd.FitPath:
+    return dd.simulate_fit_path(settings)
 
 
 @st.cache_data(max_entries=32, show_spinner="Simulating the linear model…")
@@ -312,6 +318,75 @@ def show_double_descent_summary(result: dd.RandomFeaturesResult) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# 2b. Double descent step by step
+
+
+STEP_TEXT = (
+    "One training set, one model class, more and more features: press **Play** to sweep p, or pick p below. "
+    "The model is the bias–variance view's polynomial (Legendre polynomials, higher degrees made costlier), "
+    "now allowed more features p than training points n. **Below n** it is the familiar U: too few features "
+    "underfit, more fit better, then start chasing the noise. **At p = n** exactly one curve passes through "
+    "every point, noise included, and it swings wildly between them: the test error peaks. **Above n** many "
+    "curves pass through every point; least squares returns the one with the smallest coefficients, and with "
+    "more features that one gets smoother: the test error comes down again (the second descent)."
+)
+
+
+def double_descent_steps_view() -> None:
+    st.markdown(STEP_TEXT)
+    n_column, noise_column, ridge_column, target_column = st.columns(4)
+    with n_column:
+        n_train = st.slider("Training points n", 2, dd.MAX_STEP_TRAIN, key=url.int("st_n", 15, 2, dd.MAX_STEP_TRAIN))
+    with noise_column:
+        noise_sd = noise_slider("st_noise", 0.3)
+    with ridge_column:
+        ridge = ridge_slider("st_ridge")
+    with target_column:
+        target = st.segmented_control(
+            "True function f", list(TARGET_NAMES), format_func=TARGET_NAMES.get, required=True,
+            key=url.choice("st_target", "sine", list(TARGET_NAMES)),
+        )
+    with more_controls():
+        largest_column, seed_column = st.columns(2)
+        largest = largest_column.slider(
+            "Largest p", 1, dd.MAX_STEP_FEATURES, key=url.int("st_max_p", 300, 1, dd.MAX_STEP_FEATURES),
+        )
+        with seed_column:
+            seed = seed_input("st_seed")
+    settings = dd.FitPathSettings(target=target, n_train=n_train, noise_sd=noise_sd, ridge=ridge,
+                                  max_features=largest, seed=seed)
+    path = fit_path(settings)
+    p_values = [int(p) for p in path.n_features]
+    p_key = url.int("st_p", n_train, 1, dd.MAX_STEP_FEATURES)
+    # The sweep's p values change with n and the largest p: snap the chosen p to the nearest one.
+    st.session_state[p_key] = min(p_values, key=lambda p: abs(p - st.session_state[p_key]))
+    chosen = st.select_slider("Features p (step through the sweep)", p_values, key=p_key)
+    finish_inputs()
+    index = p_values.index(chosen)
+    show_note(path.note)
+    show_figure(charts.fit_path_figure(path, index), name="double-descent-step-by-step",
+                table=charts.fit_path_table(path), key="dd-steps")
+    show_step_summary(path, index)
+
+
+def show_step_summary(path: dd.FitPath, index: int) -> None:
+    p, n = int(path.n_features[index]), path.threshold
+    train, test, norm = st.columns(3)
+    train.metric(f"Train error at p = {p}", f"{path.train_error[index]:.3g}",
+                 help="Mean squared error on the n training points: 0 once the curve passes through all of them.")
+    error = path.test_error[index]
+    test.metric(f"Test error at p = {p}", f"≥ {dd.ERROR_CAP:g} (off the chart)" if error >= dd.ERROR_CAP else f"{error:.3g}",
+                help="Expected squared error on a fresh point (x uniform on [−1, 1], with noise): at least σ².")
+    norm.metric("Size of the coefficients ‖c‖", f"{path.weight_norm[index]:.3g}",
+                help="Past p = n, the minimum-norm fit's coefficients shrink as p grows: the implicit regularisation.")
+    if p == n:
+        st.caption("p = n: as many features as points. One curve fits every noisy point exactly, whatever it takes.")
+    elif p > n:
+        st.caption(f"p > n: {p - n} more features than points. Infinitely many curves fit every point; this is the "
+                   "one with the smallest coefficients.")
+
+
+# ---------------------------------------------------------------------------------------
 # 3 and 4. The linear model and its closed-form risk
 
 
@@ -419,6 +494,8 @@ view = st.segmented_control(
 )
 if view == "dd":
     double_descent_view()
+elif view == "steps":
+    double_descent_steps_view()
 elif view == "theory":
     theory_view()
 elif view == "samples":

@@ -731,6 +731,106 @@ def _random_features_result(
 
 
 # ----------------------------------------------------------------------------------------------
+# 2b. Double descent step by step: one 1-D training set, fitted with more and more features
+
+MAX_STEP_TRAIN = 40  # training points of the step-by-step view (each one visible on the plot)
+MAX_STEP_FEATURES = 400  # its largest p
+STEP_GRID_POINTS = 201  # inputs the fitted curve is drawn (and its test error averaged) on
+STEP_CURVE_LIMIT = 4.0  # a fitted curve beyond ±limit is drawn clipped (it is off the plot anyway)
+
+
+@dataclass(frozen=True)
+class FitPathSettings:
+    """The bias–variance view's setting (x ~ U[-1, 1], y = f(x) + N(0, σ²)) with p polynomial features that
+    can outnumber the n points: Legendre polynomials P₀ … P_{p−1}, each scaled by √(2k+1)/(k+1) (orthonormal
+    on [-1, 1], then higher degrees made costlier), fitted by ridge / minimum-norm least squares.
+
+    The scaling is what makes minimum norm prefer smooth interpolants when p ≫ n: the second descent. Without
+    it (plain monomials, or random Fourier features on an interval) the interpolants stay wild far past p = n.
+    """
+
+    target: str = "sine"  # a key of TARGETS_1D
+    n_train: int = 15  # n; the interpolation threshold is p = n
+    noise_sd: float = 0.3  # σ
+    ridge: float = 0.0  # λ; 0 = minimum norm
+    max_features: int = 300  # the largest p
+    n_grid: int = 40  # values of p, log-spaced through n - 1, n, n + 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS_1D:
+            raise ValueError(f"unknown target {self.target!r}; choose one of {sorted(TARGETS_1D)}")
+        _check_count("n_train", self.n_train, 2, MAX_STEP_TRAIN)
+        _check_range("noise_sd", self.noise_sd, 0.0, MAX_NOISE_SD)
+        _check_range("ridge", self.ridge, 0.0, MAX_RIDGE)
+        _check_count("max_features", self.max_features, 1, MAX_STEP_FEATURES)
+        _check_count("n_grid", self.n_grid, 1, MAX_GRID_POINTS)
+        _check_count("seed", self.seed, 0, MAX_SEED)
+
+
+@dataclass(frozen=True)
+class FitPath:
+    """What the step-by-step view animates. P = swept values of p, G = STEP_GRID_POINTS.
+
+    The test error is the exact expected test MSE for x ~ U[-1, 1] on a fine grid: mean over the grid of
+    (f̂ − f)², plus σ². `weight_norm` is ‖c‖ of the fitted coefficients: past p = n, minimum norm makes it
+    shrink as p grows, the implicit regularisation behind the second descent.
+    """
+
+    settings: FitPathSettings
+    n_features: np.ndarray  # (P,) ascending
+    threshold: int  # p = n
+    x_train: np.ndarray  # (n,)
+    y_train: np.ndarray  # (n,) noisy labels
+    grid_x: np.ndarray  # (G,)
+    grid_target: np.ndarray  # (G,) f, without noise
+    fitted: np.ndarray  # (P, G) the fitted curve at each p, clipped to ±STEP_CURVE_LIMIT for drawing
+    train_error: np.ndarray  # (P,)
+    test_error: np.ndarray  # (P,) clipped at ERROR_CAP
+    weight_norm: np.ndarray  # (P,)
+    noise_var: float
+    clipped: bool
+    note: str
+
+
+def step_features(x: np.ndarray, count: int) -> np.ndarray:
+    """(points,) -> (points, count): √(2k+1)/(k+1)·P_k(x) for k = 0 … count − 1."""
+    degrees = np.arange(count)
+    return legendre.legvander(x, count - 1) * (np.sqrt(2 * degrees + 1) / (degrees + 1))
+
+
+@_single_threaded_blas
+def simulate_fit_path(settings: FitPathSettings) -> FitPath:
+    """One training set, every p of the sweep: the fitted curve, its errors and its coefficient norm."""
+    s = settings
+    rng = np.random.default_rng(s.seed)
+    target = TARGETS_1D[s.target]
+    x_train = np.sort(rng.uniform(-1.0, 1.0, s.n_train))
+    y_train = target(x_train) + s.noise_sd * rng.standard_normal(s.n_train)
+    grid_x = np.linspace(-1.0, 1.0, STEP_GRID_POINTS)
+    train_features = step_features(x_train, s.max_features)
+    grid_features = step_features(grid_x, s.max_features)
+    n_features = sweep_grid(s.n_train, s.max_features, s.n_grid)
+    coefs = [c[:, 0] for c in fit_nested(train_features, y_train, n_features, np.array([s.n_train * s.ridge]))]
+    grid_target = target(grid_x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        fitted = np.stack([grid_features[:, :p] @ c for p, c in zip(n_features, coefs)])
+        train_error = np.array([np.mean((train_features[:, :p] @ c - y_train) ** 2) for p, c in zip(n_features, coefs)])
+        test_error = np.mean((fitted - grid_target) ** 2, axis=1) + s.noise_sd**2
+    weight_norm = np.array([np.linalg.norm(c) for c in coefs])
+    test_error, n_clipped = _clip_errors(test_error)
+    train_error, _ = _clip_errors(train_error)
+    return FitPath(
+        settings=s, n_features=n_features, threshold=s.n_train, x_train=x_train, y_train=y_train, grid_x=grid_x,
+        grid_target=grid_target, fitted=np.clip(np.nan_to_num(fitted), -STEP_CURVE_LIMIT, STEP_CURVE_LIMIT),
+        train_error=train_error, test_error=test_error,
+        weight_norm=np.minimum(np.nan_to_num(weight_norm, nan=ERROR_CAP, posinf=ERROR_CAP), 1e12),
+        noise_var=s.noise_sd**2, clipped=n_clipped > 0,
+        note=_clip_note(n_clipped, test_error.size, "test errors (one per p)", _THRESHOLD_BLOWUP),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
 # 3 and 4. The isotropic linear model: simulation and closed-form theory
 
 

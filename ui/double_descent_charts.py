@@ -14,11 +14,13 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from models.double_descent import (
     BAND_PERCENTILES,
     ERROR_CAP,
     BiasVarianceResult,
+    FitPath,
     LinearModelResult,
     RandomFeaturesResult,
 )
@@ -494,3 +496,94 @@ def sample_wise_summary(result: LinearModelResult) -> tuple[int, float, float] |
     if curve[at_threshold[0]] <= curve[best]:
         return None
     return int(sizes[best]), float(curve[best]), float(curve[at_threshold[0]])
+
+
+# ---------------------------------------------------------------------------------------
+# Double descent step by step
+
+STEP_FRAME_MS = 450  # one value of p per frame: the 40-step sweep plays in about 18 s
+STEP_Y_RANGE = (-2.5, 2.5)  # the fit panel's y range; wilder fits leave it, as they should
+
+
+def _step_title(path: FitPath, index: int) -> str:
+    p, n = int(path.n_features[index]), path.threshold
+    where = "fewer features than points" if p < n else ("p = n: the interpolation threshold" if p == n else "more features than points")
+    return f"p = {p} features, n = {n} points ({where}): test error {path.test_error[index]:.3g}"
+
+
+def fit_path_table(path: FitPath) -> pd.DataFrame:
+    return pd.DataFrame({
+        "p": path.n_features, "train_error": path.train_error, "test_error": path.test_error,
+        "coefficient_norm": path.weight_norm,
+    })
+
+
+def fit_path_figure(path: FitPath, index: int) -> go.Figure:
+    """Left: the data, the true f and the fit with p features; right: test and train error against p with p
+    marked. The figure carries one frame per p and a Play button, so the sweep animates in the browser
+    (no server work per step); it opens at `index`.
+
+    Traces 2 (the fit), 5 and 6 (the markers on the error curves) are the ones each frame replaces.
+    """
+    p_values = path.n_features
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.1,
+                        subplot_titles=("the fit", "error against p (log scales)"))
+    fig.add_trace(go.Scatter(x=path.grid_x, y=path.grid_target, name="true f", line={"color": TRUE_COLOUR, "dash": "dash", "width": 2},
+                             hoverinfo="skip"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=path.x_train, y=path.y_train, name="training points", mode="markers",
+                             marker={"color": TRAIN_COLOUR, "size": 10}, hovertemplate="x %{x:.2f}, y %{y:.2f}<extra></extra>"), row=1, col=1)
+
+    def fit_trace(i: int) -> go.Scatter:
+        return go.Scatter(x=path.grid_x, y=path.fitted[i].astype(np.float32), name="fit with p features", line={"color": TEST_COLOUR, "width": 3.5},
+                          hoverinfo="skip")
+
+    def marker(i: int, values: np.ndarray, colour: str, name: str) -> go.Scatter:
+        return go.Scatter(x=[p_values[i]], y=[max(float(values[i]), LOG_FLOOR)], mode="markers", name=name, showlegend=False,
+                          marker={"color": colour, "size": 15, "line": {"color": "#ffffff", "width": 2}},
+                          hovertemplate=f"p = %{{x}}: %{{y:.3g}}<extra>{name}</extra>")
+
+    fig.add_trace(fit_trace(index), row=1, col=1)
+    fig.add_trace(go.Scatter(x=p_values, y=_positive(path.test_error), name="test error", line={"color": TEST_COLOUR, "width": 2.5},
+                             hovertemplate="p = %{x}: %{y:.3g}<extra>test error</extra>"), row=1, col=2)
+    fig.add_trace(go.Scatter(x=p_values, y=_positive(path.train_error), name="train error", line={"color": TRAIN_COLOUR, "dash": "dot", "width": 2.5},
+                             hovertemplate="p = %{x}: %{y:.3g}<extra>train error</extra>"), row=1, col=2)
+    fig.add_trace(marker(index, path.test_error, TEST_COLOUR, "test error at p"), row=1, col=2)
+    fig.add_trace(marker(index, path.train_error, TRAIN_COLOUR, "train error at p"), row=1, col=2)
+    fig.frames = [
+        # A frame carries only what changes (the fit's y, as float32; the markers' place): a few KB each.
+        go.Frame(name=str(int(p)), traces=[2, 5, 6],
+                 data=[go.Scatter(y=path.fitted[i].astype(np.float32)),
+                       go.Scatter(x=[p], y=[max(float(path.test_error[i]), LOG_FLOOR)]),
+                       go.Scatter(x=[p], y=[max(float(path.train_error[i]), LOG_FLOOR)])],
+                 layout={"title": {"text": _step_title(path, i)}})
+        for i, p in enumerate(p_values)
+    ]
+    fig.add_vline(x=path.threshold, line={"color": THRESHOLD_COLOUR, "dash": "dash", "width": 2}, row=1, col=2)
+    errors = np.concatenate([_positive(path.test_error), _positive(path.train_error)])
+    low = max(float(np.min(errors)), 1e-4)
+    fig.update_xaxes(type="log", title_text="p (features)", row=1, col=2)
+    fig.update_yaxes(type="log", range=[math.log10(low) - 0.3, math.log10(ERROR_CAP) + 0.2], row=1, col=2)
+    fig.update_xaxes(title_text="x", range=[-1.05, 1.05], row=1, col=1)
+    fig.update_yaxes(range=list(STEP_Y_RANGE), row=1, col=1)
+    play = {"frame": {"duration": STEP_FRAME_MS, "redraw": True}, "fromcurrent": False, "transition": {"duration": 0}, "mode": "immediate"}
+    fig.update_layout(
+        title=_step_title(path, index), height=HEIGHT + 80, hovermode="closest",
+        legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0, "xanchor": "left", "x": 0},
+        margin={"b": 150},
+        updatemenus=[{
+            "type": "buttons", "direction": "left", "x": 0.0, "xanchor": "left", "y": -0.13, "yanchor": "top",
+            "buttons": [
+                {"label": "▶ Play p from 1", "method": "animate", "args": [None, play]},
+                {"label": "⏸ Pause", "method": "animate",
+                 "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}]},
+            ],
+        }],
+        sliders=[{
+            "active": index, "x": 0.3, "len": 0.7, "y": -0.1, "yanchor": "top", "pad": {"t": 10},
+            "currentvalue": {"prefix": "p = "},
+            "steps": [{"label": str(int(p)), "method": "animate",
+                       "args": [[str(int(p))], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate", "transition": {"duration": 0}}]}
+                      for p in p_values],
+        }],
+    )
+    return fig

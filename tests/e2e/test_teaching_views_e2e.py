@@ -104,3 +104,22 @@ def test_clicking_the_head_map_opens_that_head(page, app_server):
     assert exception_texts(page) == []
     assert f"head={last_head}" in page.url
     tall(page, "teaching-head-map-click")
+
+
+def test_double_descent_plays_p_across_the_sweep(page, app_server):
+    open_page(page, app_server, "double-descent", "view=steps")
+    chart = page.locator(f"{MAIN} .js-plotly-plot", has=page.locator(".gtitle", has_text="features, n = 15 points"))
+    chart.wait_for()
+    assert exception_texts(page) == []
+    title = chart.locator(".gtitle")
+    assert title.text_content().startswith("p = 15 features")
+    tall(page, "teaching-double-descent-steps")
+    page.set_viewport_size({"width": 1400, "height": 1400})
+    chart.scroll_into_view_if_needed()
+    chart.locator(".updatemenu-button", has_text="Play").click()
+    # The browser animates the frames by itself: the title walks through p from 1 without a server round trip.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.gtitle')].some(t => /^p = [0-9]+ features/.test(t.textContent)"
+        " && !t.textContent.startsWith('p = 15 '))", timeout=20_000)
+    chart.locator(".updatemenu-button", has_text="Pause").click()
+    assert exception_texts(page) == []

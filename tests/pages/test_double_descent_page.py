@@ -326,3 +326,38 @@ def test_lecture_mode_folds_the_secondary_controls(page):
     [expander] = at.expander
     assert expander.label == "More controls" and not expander.proto.expanded
     assert at.get("plotly_chart")
+
+
+# -- double descent step by step ----------------------------------------------------------------
+
+
+def test_step_by_step_opens_at_p_equals_n_with_a_frame_per_p(page):
+    at = run_page({"view": "steps"})
+    assert_fine(at)
+    [spec] = chart_specs(at)
+    assert spec["layout"]["title"]["text"].startswith("p = 15 features, n = 15 points (p = n")
+    names = [frame["name"] for frame in spec["frames"]]
+    assert "15" in names and names == sorted(names, key=int)
+    assert spec["layout"]["sliders"][0]["active"] == names.index("15")
+    assert [button["label"] for button in spec["layout"]["updatemenus"][0]["buttons"]][0].startswith("▶ Play")
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Test error at p = 15"].startswith("≥ 1000")  # the peak: off the chart, and said so
+
+
+def test_stepping_p_past_n_interpolates_and_is_in_the_link(page):
+    at = run_page({"view": "steps", "st_n": "10", "st_p": "40"})
+    assert_fine(at)
+    p = at.select_slider(key="dd__st_p").value
+    assert p > 10  # snapped to a swept value near 40
+    assert float({m.label: m.value for m in at.metric}[f"Train error at p = {p}"]) < 1e-6
+    at.select_slider(key="dd__st_p").set_value(at.select_slider(key="dd__st_p").options[0]).run()
+    assert_fine(at)
+    assert at.query_params["st_p"] == "1" and at.query_params["st_n"] == "10"
+
+
+def test_step_by_step_with_a_ridge_has_no_clipping_note(page):
+    at = run_page({"view": "steps", "st_ridge": "0.01"})
+    assert_fine(at)
+    assert not any("clipped" in info.value for info in at.info)
+    bare = run_page({"view": "steps"})
+    assert any("clipped" in info.value for info in bare.info)

@@ -466,3 +466,59 @@ def test_bias_and_variance_still_add_up_exactly_to_the_error_against_the_clean_t
     r = dd.simulate_bias_variance(dd.BiasVarianceSettings(noise_sd=0.0, n_resamples=40))
     np.testing.assert_allclose(r.bias_sq + r.variance, r.expected_test_error, rtol=1e-9)
     assert np.all(r.bias_sq_se > 0)
+
+
+# --- double descent step by step: one training set, p swept -------------------------------------
+
+
+def test_fit_path_is_the_minimum_norm_least_squares_fit_at_every_p():
+    settings = dd.FitPathSettings(n_train=12, max_features=80, seed=3)
+    path = dd.simulate_fit_path(settings)
+    features = dd.step_features(path.x_train, settings.max_features)
+    grid = dd.step_features(path.grid_x, settings.max_features)
+    for index, p in enumerate(path.n_features):
+        reference = np.linalg.lstsq(features[:, :p], path.y_train, rcond=None)[0]
+        fitted = np.clip(grid[:, :p] @ reference, -dd.STEP_CURVE_LIMIT, dd.STEP_CURVE_LIMIT)
+        if path.test_error[index] < 10:  # away from the ill-conditioned peak, both solvers agree closely
+            np.testing.assert_allclose(path.fitted[index], fitted, atol=1e-6)
+            np.testing.assert_allclose(path.weight_norm[index], np.linalg.norm(reference), rtol=1e-6)
+
+
+def test_fit_path_interpolates_past_p_equals_n_and_its_norm_only_shrinks_there():
+    path = dd.simulate_fit_path(dd.FitPathSettings(n_train=15, max_features=300, seed=0))
+    # At p = n itself the system is so ill-conditioned that the solver drops its tiniest directions (and
+    # misses the points by ~1e-3); one feature more and every training point is hit.
+    past = path.n_features > path.threshold
+    assert (path.train_error[past] < 1e-6).all()
+    assert (path.train_error[path.n_features < path.threshold] > 1e-4).all()
+    # Padding a minimum-norm solution with zeros keeps it an interpolant: more features can only lower the norm.
+    norms = path.weight_norm[past]
+    assert (np.diff(norms) <= norms[:-1] * 1e-6).all()
+    # Double descent: the peak is at the threshold, and the far end is far below it.
+    assert path.n_features[np.argmax(path.test_error)] in (path.threshold - 1, path.threshold, path.threshold + 1) or path.clipped
+    assert path.test_error[-1] < 0.01 * path.test_error.max()
+    assert path.test_error.min() >= path.noise_var
+
+
+def test_fit_path_with_a_ridge_has_no_peak_and_is_repeatable():
+    ridged = dd.simulate_fit_path(dd.FitPathSettings(ridge=1e-2))
+    assert not ridged.clipped and ridged.test_error.max() < 2.0
+    again = dd.simulate_fit_path(dd.FitPathSettings(ridge=1e-2))
+    np.testing.assert_array_equal(ridged.fitted, again.fitted)
+    with pytest.raises(ValueError):
+        dd.FitPathSettings(n_train=1)
+    with pytest.raises(ValueError):
+        dd.FitPathSettings(max_features=dd.MAX_STEP_FEATURES + 1)
+
+
+def test_fit_path_figure_has_one_frame_per_p_and_opens_at_the_chosen_one():
+    from ui import double_descent_charts as charts
+    path = dd.simulate_fit_path(dd.FitPathSettings())
+    index = int(np.flatnonzero(path.n_features == path.threshold)[0])
+    fig = charts.fit_path_figure(path, index)
+    assert [frame.name for frame in fig.frames] == [str(int(p)) for p in path.n_features]
+    np.testing.assert_allclose(np.asarray(fig.data[2].y), path.fitted[index], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(fig.frames[-1].data[0].y), path.fitted[-1], rtol=1e-6, atol=1e-6)
+    assert fig.layout.sliders[0].active == index
+    assert "interpolation threshold" in fig.layout.title.text
+    assert len(charts.fit_path_table(path)) == len(path.n_features)
