@@ -337,7 +337,8 @@ def head_view_figure(lines: HeadLines, links: Links, *, focus: tuple[str, int] |
             ys = np.column_stack([links.query[chosen], links.key[chosen], np.full(int(chosen.sum()), np.nan)]).ravel()
             fig.add_trace(go.Scatter(
                 x=xs, y=ys, mode="lines", line={"color": head_colour(head), "width": width}, opacity=opacity,
-                hoverinfo="skip", name=f"head {head}", legendgroup=f"head {head}", showlegend=number == 0,
+                hoverinfo="skip", name=f"head {head}", legendgroup=f"head {head}",
+                showlegend=number == len(LINE_CLASSES) - 1,  # the legend shows the boldest line, not a faint one
             ))
     fig.update_xaxes(range=[-0.45, 1.45], visible=False, fixedrange=True)
     fig.update_yaxes(range=[len(labels) - 0.5, -0.5], visible=False, fixedrange=True)

@@ -507,8 +507,8 @@ STEP_Y_RANGE = (-2.5, 2.5)  # the fit panel's y range; wilder fits leave it, as 
 
 def _step_title(path: FitPath, index: int) -> str:
     p, n = int(path.n_features[index]), path.threshold
-    where = "fewer features than points" if p < n else ("p = n: the interpolation threshold" if p == n else "more features than points")
-    return f"p = {p} features, n = {n} points ({where}): test error {path.test_error[index]:.3g}"
+    where = "fewer features than points" if p < n else ("the interpolation threshold" if p == n else "more features than points")
+    return f"p = {p} features, n = {n} points: {where}"
 
 
 def fit_path_table(path: FitPath) -> pd.DataFrame:

@@ -123,3 +123,34 @@ def test_double_descent_plays_p_across_the_sweep(page, app_server):
         " && !t.textContent.startsWith('p = 15 '))", timeout=20_000)
     chart.locator(".updatemenu-button", has_text="Pause").click()
     assert exception_texts(page) == []
+
+
+TEACHING_VIEWS = {
+    "sampling": ("generation", "decode=sample&temp=0.7&top_k=5", "Sampling keeps"),
+    "head-view": ("attention", "model=gpt2&view=lines&heads=0,1", "each token (left)"),
+    "head-map": ("attention", "view=model&head=1", "Click a head"),
+    "query-key": ("attention", "model=gpt2&layer=1&head=0&q=3", "Where the row of"),
+    "mlm-tally": ("fill-mask", "view=mlm&draws=1000", "The rule over 1,000 draws"),
+    "steps": ("double-descent", "view=steps", "features, n = 15 points"),
+}
+
+
+@pytest.mark.parametrize("name", list(TEACHING_VIEWS))
+def test_teaching_view_in_lecture_mode_and_on_a_phone(page, app_server, name):
+    """The view reads on a projector (large type) and fits a phone's width: its chart is drawn inside it."""
+    path, query, title = TEACHING_VIEWS[name]
+    open_page(page, app_server, path, f"{query}&lecture=1")
+    chart = page.locator(f"{MAIN} .js-plotly-plot", has=page.locator(".gtitle", has_text=title))
+    chart.wait_for()
+    assert exception_texts(page) == []
+    assert page.evaluate("parseFloat(getComputedStyle(document.querySelector('.stApp')).fontSize)") >= 20
+    tall(page, f"teaching-{name}-lecture")
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_page(page, app_server, path, query)
+    chart.wait_for()
+    assert exception_texts(page) == []
+    box = chart.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 + 1  # nothing drawn off the side of the screen
+    page.set_viewport_size({"width": 390, "height": 2600})
+    page.wait_for_timeout(800)
+    screenshot(page, f"teaching-{name}-phone")

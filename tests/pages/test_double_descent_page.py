@@ -335,7 +335,7 @@ def test_step_by_step_opens_at_p_equals_n_with_a_frame_per_p(page):
     at = run_page({"view": "steps"})
     assert_fine(at)
     [spec] = chart_specs(at)
-    assert spec["layout"]["title"]["text"].startswith("p = 15 features, n = 15 points (p = n")
+    assert spec["layout"]["title"]["text"].startswith("p = 15 features, n = 15 points: the interpolation threshold")
     names = [frame["name"] for frame in spec["frames"]]
     assert "15" in names and names == sorted(names, key=int)
     assert spec["layout"]["sliders"][0]["active"] == names.index("15")
