@@ -89,6 +89,13 @@ def ours_only_row(name: str, work: Callable[[], object], target_s: float, note: 
     return make_row(name, median_seconds(work, RUNS), target_s, note)
 
 
+def fit_path_figure_json(settings: dd.FitPathSettings) -> str:
+    from ui.double_descent_charts import fit_path_figure
+
+    path = dd.simulate_fit_path(settings)
+    return fit_path_figure(path, 0).to_json()
+
+
 def run() -> list[dict]:
     largest_rf = dd.RandomFeaturesSettings(
         n_train=dd.MAX_N,
@@ -133,6 +140,19 @@ def run() -> list[dict]:
             "bias-variance, k-NN (defaults)",
             lambda: dd.simulate_bias_variance(dd.BiasVarianceSettings(model="knn")),
             1.0,
+        ),
+        ours_only_row(
+            "step by step: fit path and its animated figure (defaults)",
+            lambda: fit_path_figure_json(dd.FitPathSettings()),
+            1.0,
+            "40 values of p, n = 15; the Play button then animates in the browser, with no server work",
+        ),
+        ours_only_row(
+            "step by step, every slider at its maximum",
+            lambda: fit_path_figure_json(dd.FitPathSettings(n_train=dd.MAX_STEP_TRAIN, max_features=dd.MAX_STEP_FEATURES,
+                                                            n_grid=dd.MAX_GRID_POINTS)),
+            1.0,
+            f"n = {dd.MAX_STEP_TRAIN}, p ≤ {dd.MAX_STEP_FEATURES}, {dd.MAX_GRID_POINTS} frames",
         ),
         ours_only_row(
             "random features, every slider at its maximum",

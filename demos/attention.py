@@ -296,6 +296,8 @@ def show_head_lines(url: UrlState, result: AttentionResult, layer: int, tokens: 
     picked = ({"q": "query", "k": "key"}[side], index) if side else None
     show_figure(charts.head_view_figure(lines, links, focus=picked), name=f"head_view_{result.model_key}_layer{layer}",
                 table=charts.links_table(lines, links), key="head_lines", clickable=True)
+    if len(links) < links.total:
+        st.caption(f"The {len(links):,} strongest of {links.total:,} lines are drawn: pick fewer heads or one token to see the rest.")
     st.caption(
         "Left: each token as a **query**; right: the same tokens as **keys**. A line's thickness is the attention "
         f"weight (lines under {MIN_LINK_WEIGHT:.0%} are left out). Click a token, on either side, to see only its "

@@ -27,7 +27,7 @@ from scipy.special import softmax
 import torch
 
 from models.engine import BatchKind, engine_for
-from models.limits import ENGINE_ATTENTION_BATCH_TOKENS, MAX_ATTENTION_TOKENS
+from models.limits import ENGINE_ATTENTION_BATCH_TOKENS, MAX_ATTENTION_TOKENS, MAX_HEAD_VIEW_LINKS
 from models.loading import LoadedModel
 from models.registry import ModelEntry
 
@@ -644,6 +644,7 @@ class Links:
     query: np.ndarray
     key: np.ndarray
     weight: np.ndarray
+    total: int = 0  # how many lines passed the filters, before keeping only the strongest
 
     def __len__(self) -> int:
         return len(self.weight)
@@ -665,10 +666,11 @@ def head_lines(
 
 
 def visible_links(
-    lines: HeadLines, *, min_weight: float, query: int | None = None, key: int | None = None
+    lines: HeadLines, *, min_weight: float, query: int | None = None, key: int | None = None,
+    max_links: int = MAX_HEAD_VIEW_LINKS,
 ) -> Links:
-    """The lines at least `min_weight` thick; only one query token's (its row) or one key token's (its
-    column) when `query` or `key` is given, as when a student picks a token in the left or right column."""
+    """The lines at least `min_weight` thick, the strongest `max_links` of them; only one query token's (its
+    row) or one key token's (its column) when `query` or `key` is given, as when a student picks a token."""
     keep = lines.weights >= min_weight
     if query is not None:
         keep[:, np.arange(keep.shape[1]) != query, :] = False
@@ -676,8 +678,8 @@ def visible_links(
         keep[:, :, np.arange(keep.shape[2]) != key] = False
     head, row, column = np.nonzero(keep)
     weight = lines.weights[head, row, column]
-    order = np.argsort(-weight, kind="stable")
-    return Links(head[order], row[order], column[order], weight[order])
+    order = np.argsort(-weight, kind="stable")[:max_links]
+    return Links(head[order], row[order], column[order], weight[order], total=len(weight))
 
 
 def strongest_keys(lines: HeadLines, count: int) -> list[list[tuple[int, float]]]:

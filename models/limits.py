@@ -14,6 +14,9 @@ MAX_LINK_CHARS = 8_000
 # Attention: beyond this many tokens the 144-head model view stops being readable
 # and the page truncates (and says by how many tokens).
 MAX_ATTENTION_TOKENS = 256
+# The head view draws at most this many lines (the strongest): 12 heads on 256 tokens could ask for
+# 150,000, megabytes of figure for a picture no one can read.
+MAX_HEAD_VIEW_LINKS = 3_000
 
 # Generation
 MAX_NEW_TOKENS = 200

@@ -457,6 +457,11 @@ def test_head_view_lines_are_the_models_own_weights(fixture, request):
         np.testing.assert_array_equal(np.sort(row.weight[mine]), np.sort(result.weights[1, head, 3]))
     column = visible_links(lines, min_weight=0.0, key=2)
     assert set(column.key.tolist()) == {2} and len(column) == len(lines.heads) * len(lines.axis)
+    # A cap keeps the strongest lines and says how many there were.
+    capped = visible_links(lines, min_weight=0.0, max_links=5)
+    everything = visible_links(lines, min_weight=0.0)
+    assert len(capped) == 5 and capped.total == everything.total == len(everything)
+    np.testing.assert_array_equal(capped.weight, everything.weight[:5])
 
 
 def test_head_view_lines_follow_hiding_and_merging_like_the_heatmap(tiny_gpt2):
