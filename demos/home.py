@@ -22,7 +22,7 @@ for index, demo in enumerate(DEMOS):
         st.caption(demo.teaches)
 
 st.subheader("Models")
-_WHERE = {"local-dir": "on disk (local folder)", "cache": "on disk (Hugging Face cache)"}
+_WHERE = {"local-dir": "on disk (local folder)", "package": "on disk (installed package)", "cache": "on disk (Hugging Face cache)"}
 statuses = all_model_status()
 rows = []
 for entry in MODELS:

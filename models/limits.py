@@ -101,3 +101,10 @@ MIN_SHARED_PREFIX_TOKENS = 16
 # A generation whose reader has not asked for its tokens for this long (a closed tab whose page thread
 # is gone) is cancelled and its place freed.
 ENGINE_ABANDON_S = 20.0
+
+# The fine-tuning lab (models/finetune.py): what one run may cost. A run at the largest settings stays
+# around a minute on 2 CPUs, and runs go one at a time on the server (ui/training_runs.py).
+MAX_FINETUNE_PER_CLASS = 64  # the task's training pool holds 64 per class
+MAX_FINETUNE_EPOCHS = 30
+MIN_FINETUNE_LR = 1e-6
+MAX_FINETUNE_LR = 10.0  # high enough to show a run diverging, which is a lesson too

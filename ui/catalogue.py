@@ -62,4 +62,13 @@ DEMOS: tuple[Demo, ...] = (
         "interpolation threshold (p = n), computed live from your settings.",
         (),
     ),
+    Demo(
+        "demos/finetune.py",
+        "Fine-tuning lab",
+        "🧪",
+        "fine-tuning",
+        "Transfer learning done live: a pre-trained encoder against training from scratch, frozen (linear probe), "
+        "top layers, full fine-tuning and LoRA, on a few labelled examples; catastrophic forgetting measured.",
+        ("all-minilm-l6-v2",),
+    ),
 )
