@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ("attention", "generation", "fill_mask", "clip", "double_descent", "scaling", "app")
+BENCHES = ("attention", "generation", "fill_mask", "clip", "double_descent", "finetune", "scaling", "app")
 # The engines' benchmarks have their own table, in the README's "A whole class at once" section.
 CLASS_BENCHES = ("engine", "int8")
 # What one student's heaviest request does to the others: README's "One student cannot hurt the class".

@@ -196,8 +196,8 @@ def results_section(result: FinetuneResult) -> None:
                 name="finetune-curves", key="ft_curves")
     for item in result.results:
         if item.diverged_at is not None:
-            st.warning(f"**{STRATEGY_NAMES[item.strategy]}** diverged at epoch {item.diverged_at}: the loss stopped being "
-                       "a number. The learning rate is too high; lower it (1e-4 is typical for the encoder, 3e-3 for the "
+            st.warning(f"**{STRATEGY_NAMES[item.strategy]}** diverged at epoch {item.diverged_at}: its training loss "
+                       "exploded (far above a blind guess's), so it was stopped there. The learning rate is too high; lower it (1e-4 is typical for the encoder, 3e-3 for the "
                        "head).", icon="💥")
     table = charts.results_table(result)
     st.dataframe(table, hide_index=True, width="stretch", column_config={

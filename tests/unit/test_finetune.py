@@ -106,9 +106,9 @@ def test_a_seeded_run_repeats_bit_for_bit(tiny_encoder):
 def test_a_huge_learning_rate_is_reported_as_diverged(tiny_encoder):
     settings = small(head_lr=10.0, encoder_lr=10.0, epochs=6)
     result, _, _ = train(tiny_encoder, "full", settings)
-    assert result.diverged_at is not None or max(r.train_loss for r in result.history) > 10
-    # Whatever happened, every number the page shows is a number.
-    assert all(r.test_accuracy == r.test_accuracy for r in result.history)
+    assert result.diverged_at is not None
+    assert len(result.history) == result.diverged_at - 1  # the epochs before it are kept, and are numbers
+    assert all(r.train_loss < 10 * 0.7 for r in result.history)
 
 
 def test_a_stop_ends_the_run_between_steps(tiny_encoder):

@@ -98,3 +98,17 @@ def test_cli_dry_run_lists_models_and_total_size(capsys):
 def test_cli_rejects_an_unknown_model(capsys):
     assert prefetch_main(["--only", "gpt-17"]) == 2
     assert "known models" in capsys.readouterr().err
+
+
+def test_weights_a_package_ships_are_copied_not_downloaded(fake_hub, tmp_path, monkeypatch):
+    target = tmp_path / "classroom"
+    entry = get_entry("all-minilm-l6-v2")
+    [cached] = prefetch([entry], None, download_snapshot=fake_hub.snapshot, download_file=fake_hub.file,
+                        report=lambda _: None)
+    assert cached.action == "shipped in an installed package" and fake_hub.calls == []
+    [copied] = prefetch([entry], target, download_snapshot=fake_hub.snapshot, download_file=fake_hub.file,
+                        report=lambda _: None)
+    assert copied.action == "copied from an installed package" and fake_hub.calls == []
+    monkeypatch.setenv(MODEL_DIR_ENV, str(target))
+    source, problem = find_local_source(entry)
+    assert source is not None and source.kind == "local-dir", problem
