@@ -39,6 +39,8 @@ Result = TypeVar("Result")
 
 # How often a waiting caller is told where it stands (and gets a chance to give up).
 WAIT_POLL_S = 0.25
+# How long an idle worker waits for more work before its thread ends.
+IDLE_GRACE_S = 0.5
 # Seconds per unit of work assumed before an engine has measured its own speed.
 _FIRST_GUESS_S = 0.05
 
@@ -229,7 +231,11 @@ class Engine:
                 for action in idle_actions:
                     action()
                 with self.lock:
-                    # Work may have arrived while the idle actions ran.
+                    # Work may have arrived while the idle actions ran. A caller with a series of steps (a
+                    # training run) sends the next one a moment after the last ends: wait briefly for it, since a
+                    # fresh worker thread costs torch a new thread team (measured: +35 % on a training run).
+                    if not any(lane.has_work() for lane in self._lanes.values()):
+                        self.lock.wait(IDLE_GRACE_S)
                     if not any(lane.has_work() for lane in self._lanes.values()):
                         self._worker = None
                         return
