@@ -468,29 +468,39 @@ st.title("🔍 Attention")
 st.markdown(INTRO)
 
 url = UrlState("attn")
+OWN_TEXT = "own"  # the preset box's entry once the text is edited: it no longer names a preset it does not hold
 text_key = url.text("text", default=PRESETS[0].text)
-preset_key = url.choice("preset", PRESETS[0].id, list(PRESET_BY_ID))
+preset_key = url.choice("preset", PRESETS[0].id, [*PRESET_BY_ID, OWN_TEXT])
 
 
 def use_preset() -> None:
-    st.session_state[text_key] = PRESET_BY_ID[st.session_state[preset_key]].text
+    if st.session_state[preset_key] in PRESET_BY_ID:
+        st.session_state[text_key] = PRESET_BY_ID[st.session_state[preset_key]].text
+
+
+def preset_name(preset_id: str) -> str:
+    return PRESET_BY_ID[preset_id].name if preset_id in PRESET_BY_ID else "Your own text"
+
+
+if st.session_state[preset_key] in PRESET_BY_ID and st.session_state[text_key] != PRESET_BY_ID[st.session_state[preset_key]].text:
+    st.session_state[preset_key] = OWN_TEXT
 
 
 text_column, pick_column = st.columns([3, 2])
 with pick_column:
     st.selectbox(
         "Preset from the course",
-        list(PRESET_BY_ID),
+        [*PRESET_BY_ID, OWN_TEXT] if st.session_state[preset_key] == OWN_TEXT else list(PRESET_BY_ID),
         key=preset_key,
-        format_func=lambda preset_id: PRESET_BY_ID[preset_id].name,
+        format_func=preset_name,
         on_change=use_preset,
     )
     model_options = [*MASKED, *CAUSAL]
     model_key = st.selectbox("Model", model_options, key=url.choice("model", MASKED[0], model_options), format_func=display_name)
 with text_column:
     text = st.text_area("Your text (edit it freely)", key=text_key, height=140, max_chars=MAX_TEXT_CHARS)
-preset = PRESET_BY_ID[st.session_state[preset_key]]
-if text == preset.text:
+preset = PRESET_BY_ID.get(st.session_state[preset_key])
+if preset is not None and text == preset.text:
     st.caption(f"**What to look for:** {preset.look_for}")
 
 view = st.segmented_control("View", list(VIEWS), key=url.choice("view", "heatmap", list(VIEWS)), format_func=VIEWS.get, required=True)

@@ -42,7 +42,7 @@ from ui.fill_mask_charts import (
 )
 from ui.lecture import more_controls
 from ui.loaders import require_model
-from ui.text import markdown_literal, show_tokens
+from ui.text import inline_code, markdown_literal, show_tokens
 from ui.url_state import UrlState
 
 VIEWS = {
@@ -92,6 +92,12 @@ def show_predictions(loaded: LoadedModel, fill_input: FillInput, top_k: int, key
     else:
         left_to_right = fill_left_to_right(loaded, fill_input, top_k=top_k)
         show_strategies(independent, left_to_right, narrow)
+    glued = [p.pieces[0] for p in independent.predictions if p.pieces[0].startswith("##")]
+    if glued:
+        st.caption(
+            f"{inline_code(glued[0])} continues a word (`##`): it is glued to the piece before the mask, which is why the filled "
+            "text shows one joined word there. BERT predicts word pieces, not whole words."
+        )
     columns = st.columns(1 if narrow or masks == 1 else 2)
     for number, prediction in enumerate(independent.predictions, start=1):
         with columns[(number - 1) % len(columns)]:

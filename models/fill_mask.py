@@ -292,8 +292,12 @@ class FillResult:
 
 
 def _top_k(tokenizer, logits: torch.Tensor, positions: Sequence[int], top_k: int) -> list[MaskPrediction]:
+    """The `top_k` most likely real word pieces at each position, with the model's own probabilities (a softmax
+    over the whole vocabulary). Special tokens and placeholders such as "[unused134]" are skipped: they never
+    occur in text, so a student should never see one offered as a word."""
     probs = logits.softmax(dim=-1)
-    values, ids = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+    ids = _top_word_ids(tokenizer, probs, top_k)
+    values = probs.gather(-1, ids)
     predictions = []
     for position, row_values, row_ids in zip(positions, values.cpu().numpy(), ids.cpu().numpy()):
         predictions.append(
@@ -306,6 +310,14 @@ def _top_k(tokenizer, logits: torch.Tensor, positions: Sequence[int], top_k: int
             )
         )
     return predictions
+
+
+def _top_word_ids(tokenizer, probs: torch.Tensor, top_k: int) -> torch.Tensor:
+    """(rows, k) ids of the most likely pieces in each row, among those that occur in text."""
+    allowed = torch.as_tensor(random_token_candidates(tokenizer), device=probs.device)
+    offered = torch.full_like(probs, -1.0)
+    offered[:, allowed] = probs[:, allowed]
+    return offered.topk(min(top_k, len(allowed)), dim=-1).indices
 
 
 def _check(fill_input: FillInput, top_k: int) -> None:
@@ -371,7 +383,7 @@ def compare_first_masks(loaded: LoadedModel, fill_inputs: Sequence[FillInput], *
             for fill_input in fill_inputs
         ]
     )
-    union = torch.unique(probs.topk(top_k, dim=-1).indices)
+    union = torch.unique(_top_word_ids(loaded.tokenizer, probs, top_k))
     order = probs[:, union].max(dim=0).values.argsort(descending=True)
     token_ids = union[order]
     return MaskComparison(

@@ -70,7 +70,7 @@ def test_model_view_picks_and_enlarges_a_head(page, app_server):
     open_page(page, app_server, PATH, "view=model&layer=1&head=1")
     assert exception_texts(page) == []
     page.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for()
-    assert plot_count(page) == 2
+    assert plot_count(page) == 3  # the head map, every head, the enlarged head
     text = main_text(page)
     assert "Enlarged: layer 1, head 1" in text
     assert "previous-token" in text

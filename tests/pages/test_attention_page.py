@@ -240,3 +240,17 @@ def test_model_view_has_a_head_map_coloured_by_the_chosen_pattern(models):
     widths = plotly_numbers(marker["line"]["width"]) if isinstance(marker["line"]["width"], dict) else np.asarray(marker["line"]["width"])
     [framed] = np.flatnonzero(widths)
     assert head_map["data"][0]["customdata"][framed] == [0, 1]  # the open head is framed
+
+
+def test_editing_the_text_lets_go_of_the_preset_name(models):
+    at = run_page()
+    preset_box = at.selectbox(key="attn__preset")
+    assert preset_box.value != "own"
+    at.text_area(key="attn__text").set_value("My own sentence about unicorns.").run()
+    no_traceback(at)
+    assert at.selectbox(key="attn__preset").value == "own"
+    assert "What to look for" not in captions(at)
+    at.selectbox(key="attn__preset").set_value("unicorn").run()  # picking a preset again fills its text
+    no_traceback(at)
+    assert at.text_area(key="attn__text").value.startswith("In a shocking finding")
+    assert at.selectbox(key="attn__preset").value == "unicorn"

@@ -154,23 +154,40 @@ def test_mask_logits_equal_the_full_forward_at_those_rows(masked_lm):
     torch.testing.assert_close(ours, full, rtol=1e-5, atol=1e-5)
 
 
+def real_words(rows: list[dict], top_k: int) -> list[dict]:
+    """The pipeline's rows without the pieces that never occur in text ([unused7], [SEP]…), as the page offers them."""
+    def placeholder(word: str) -> bool:
+        return word.startswith("[") and word.endswith("]") and len(word) > 2
+
+    return [row for row in rows if not placeholder(row["token_str"])][:top_k]
+
+
+def reference_words(masked_lm, text: str, top_k: int):
+    """transformers' fill-mask pipeline, asked for enough extra rows to skip BERT's 1,000 placeholders."""
+    rows = reference(masked_lm)(text, top_k=top_k + 1_010)
+    if rows and isinstance(rows[0], list):
+        return [real_words(per_mask, top_k) for per_mask in rows]
+    return real_words(rows, top_k)
+
+
 @pytest.mark.parametrize("top_k", [1, 5, 12])
 def test_one_mask_equals_the_pipeline(masked_lm, top_k):
     text = "The man worked as a [MASK]."
     result = fm.fill_masks(masked_lm, fill_input(masked_lm, text), top_k=top_k)
-    expected = reference(masked_lm)(text, top_k=top_k)
+    expected = reference_words(masked_lm, text, top_k)
     (prediction,) = result.predictions
     assert prediction.token_ids.tolist() == [row["token"] for row in expected]
     np.testing.assert_allclose(prediction.probs, [row["score"] for row in expected], rtol=1e-5, atol=1e-9)
     assert list(prediction.words) == [row["token_str"] for row in expected]
     assert prediction.pieces == tuple(masked_lm.tokenizer.convert_ids_to_tokens(prediction.token_ids.tolist()))
     assert result.filled_text == expected[0]["sequence"]
+    assert not any(word.startswith("[") for word in prediction.words)
 
 
 def test_several_masks_equal_the_pipelines_multi_mask_output(masked_lm):
     text = "The [MASK] sat on the [MASK] because it was [MASK]."
     result = fm.fill_masks(masked_lm, fill_input(masked_lm, text), top_k=5)
-    expected = reference(masked_lm)(text, top_k=5)
+    expected = reference_words(masked_lm, text, 5)
     assert len(result.predictions) == len(expected) == 3
     for prediction, rows in zip(result.predictions, expected):
         assert prediction.token_ids.tolist() == [row["token"] for row in rows]
@@ -179,7 +196,7 @@ def test_several_masks_equal_the_pipelines_multi_mask_output(masked_lm):
 
 def test_accepted_spellings_give_the_same_predictions_as_mask(masked_lm):
     ours = fm.fill_masks(masked_lm, fill_input(masked_lm, "The man worked as a <mask>."), top_k=5)
-    expected = reference(masked_lm)("The man worked as a [MASK].", top_k=5)
+    expected = reference_words(masked_lm, "The man worked as a [MASK].", 5)
     assert ours.predictions[0].token_ids.tolist() == [row["token"] for row in expected]
 
 
