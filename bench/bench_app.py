@@ -162,8 +162,6 @@ def model_dir_env(folder: Path) -> Iterator[None]:
         yield
 
 
-
-
 def plain_library_load(key: str, folder: Path) -> Callable[[], object]:
     """The reference: what the library itself does to load the same folder, nothing more."""
     entry = get_entry(key)
@@ -286,7 +284,10 @@ def cold_starts(browser, model_dir: Path | None, app_dir: Path | None = None) ->
 
 def cold_start_rows(ours: list[ColdStart], bare: list[ColdStart]) -> list[dict]:
     rows = []
-    for label, field, target_s in (("/_stcore/health answering", "health_s", 5.0), ("home page rendered", "home_s", 15.0)):
+    for label, field, target_s in (
+        ("/_stcore/health answering", "health_s", 5.0),
+        ("home page rendered", "home_s", 15.0),
+    ):
         mine = statistics.median(getattr(run, field) for run in ours)
         theirs = statistics.median(getattr(run, field) for run in bare)
         rows.append(

@@ -34,7 +34,14 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from models.attention import AttentionResult, attention_for_text, attention_view, model_view_grid, prepare_text, run_attention
+from models.attention import (
+    AttentionResult,
+    attention_for_text,
+    attention_view,
+    model_view_grid,
+    prepare_text,
+    run_attention,
+)
 from models.loading import LoadedModel
 from bench import common
 from tests.model_factory import build_model_dir, load_from_folder
@@ -44,7 +51,6 @@ MODEL_KEY = "bert-base-uncased"
 LENGTHS = (32, 64, 128, 256, 512)
 RUNS = 5
 CHROMIUM = os.environ.get("LECTURE_LAB_CHROMIUM", "/usr/bin/chromium")
-
 
 
 def median_seconds(work: Callable[[], object], runs: int = RUNS) -> float:
@@ -94,7 +100,9 @@ def browser_render_seconds(figures: list[go.Figure]) -> list[float | None]:
     plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     timings: list[float | None] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_content("<html><body></body></html>")
         page.add_script_tag(path=str(plotly_js))
@@ -120,12 +128,28 @@ def browser_render_seconds(figures: list[go.Figure]) -> list[float | None]:
     return timings
 
 
-def row(benchmark: str, unit: str, ours: float, *, reference: float | None = None, reference_name: str = "",
-        target: str = "", met: bool | None = None, note: str = "") -> dict:
+def row(
+    benchmark: str,
+    unit: str,
+    ours: float,
+    *,
+    reference: float | None = None,
+    reference_name: str = "",
+    target: str = "",
+    met: bool | None = None,
+    note: str = "",
+) -> dict:
     ratio = reference / ours if reference is not None and ours > 0 else None
     return {
-        "benchmark": benchmark, "unit": unit, "ours": ours, "reference": reference, "reference_name": reference_name,
-        "ratio": ratio, "target": target, "met": met, "note": note,
+        "benchmark": benchmark,
+        "unit": unit,
+        "ours": ours,
+        "reference": reference,
+        "reference_name": reference_name,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+        "note": note,
     }
 
 
@@ -142,13 +166,25 @@ def page_rows(loaded: LoadedModel) -> list[dict]:
     cached = pickle.dumps(result)
     warm_s = median_seconds(lambda: heatmap_json(pickle.loads(cached)))
     rows = [
-        row("128 tokens, bert-base: all attentions + heatmap view (cache miss)", "ms", cold_s * 1e3,
-            reference=bertviz_s * 1e3, reference_name="bertviz way: forward + all weights as JSON lists",
-            target="< 500 ms", met=cold_s < 0.5,
+        row(
+            "128 tokens, bert-base: all attentions + heatmap view (cache miss)",
+            "ms",
+            cold_s * 1e3,
+            reference=bertviz_s * 1e3,
+            reference_name="bertviz way: forward + all weights as JSON lists",
+            target="< 500 ms",
+            met=cold_s < 0.5,
             note=f"forward pass, mean-of-heads view, plotly figure and its JSON, {torch.get_num_threads()} CPU "
-                 f"threads; {ratio_note}"),
-        row("128 tokens: another view from the cached result (slider move)", "ms", warm_s * 1e3,
-            target="< 100 ms", met=warm_s < 0.1, note="unpickle (st.cache_data) + view + figure + JSON; no model run"),
+            f"threads; {ratio_note}",
+        ),
+        row(
+            "128 tokens: another view from the cached result (slider move)",
+            "ms",
+            warm_s * 1e3,
+            target="< 100 ms",
+            met=warm_s < 0.1,
+            note="unpickle (st.cache_data) + view + figure + JSON; no model run",
+        ),
     ]
 
     def ours_model_view() -> str:
@@ -161,11 +197,17 @@ def page_rows(loaded: LoadedModel) -> list[dict]:
     subplot_fig = subplot_model_view(result)
     ours_mb, subplot_mb = (len(fig.to_json()) / 1e6 for fig in (grid_fig, subplot_fig))
     rows.append(
-        row("model view, 144 heads × 128 tokens: build + JSON (server)", "ms", ours_s * 1e3,
-            reference=subplots_s * 1e3, reference_name="make_subplots 12×12, one trace per head",
-            target="< 1500 ms with the browser's part", met=None,
+        row(
+            "model view, 144 heads × 128 tokens: build + JSON (server)",
+            "ms",
+            ours_s * 1e3,
+            reference=subplots_s * 1e3,
+            reference_name="make_subplots 12×12, one trace per head",
+            target="< 1500 ms with the browser's part",
+            met=None,
             note=f"one tiled heatmap, tiles pooled to {charts.MODEL_VIEW_MAX_CELLS} cells; JSON {ours_mb:.2f} MB "
-                 f"vs {subplot_mb:.2f} MB; {ratio_note}")
+            f"vs {subplot_mb:.2f} MB; {ratio_note}",
+        )
     )
     rows.append(head_view_row())
     ours_render, subplot_render = browser_render_seconds([grid_fig, subplot_fig])
@@ -174,10 +216,16 @@ def page_rows(loaded: LoadedModel) -> list[dict]:
     else:
         total = ours_s + ours_render
         rows.append(
-            row("model view: Plotly.newPlot in headless Chromium (browser)", "ms", ours_render * 1e3,
-                reference=subplot_render * 1e3, reference_name="make_subplots 12×12",
-                target="build + JSON + render < 1500 ms", met=total < 1.5,
-                note=f"server + browser together: {total * 1e3:.0f} ms; software rendering, no GPU; {ratio_note}")
+            row(
+                "model view: Plotly.newPlot in headless Chromium (browser)",
+                "ms",
+                ours_render * 1e3,
+                reference=subplot_render * 1e3,
+                reference_name="make_subplots 12×12",
+                target="build + JSON + render < 1500 ms",
+                met=total < 1.5,
+                note=f"server + browser together: {total * 1e3:.0f} ms; software rendering, no GPU; {ratio_note}",
+            )
         )
     return rows
 
@@ -200,10 +248,15 @@ def head_view_row() -> dict:
     seconds = median_seconds(draw)
     lines = head_lines(result, 5, list(range(12)))
     links = visible_links(lines, min_weight=0.02)
-    return row("head view, 12 heads × 256 tokens: lines + figure + JSON (slider move)", "ms", seconds * 1e3,
-               target="< 1000 ms", met=seconds < 1.0,
-               note=f"{len(links):,} strongest of {links.total:,} lines drawn; JSON {len(draw()) / 1e6:.2f} MB; "
-                    "sparse synthetic attention (random weights leave nothing above the 2% floor)")
+    return row(
+        "head view, 12 heads × 256 tokens: lines + figure + JSON (slider move)",
+        "ms",
+        seconds * 1e3,
+        target="< 1000 ms",
+        met=seconds < 1.0,
+        note=f"{len(links):,} strongest of {links.total:,} lines drawn; JSON {len(draw()) / 1e6:.2f} MB; "
+        "sparse synthetic attention (random weights leave nothing above the 2% floor)",
+    )
 
 
 def scaling_rows(loaded: LoadedModel) -> list[dict]:
@@ -216,15 +269,24 @@ def scaling_rows(loaded: LoadedModel) -> list[dict]:
         megabytes = result.weights.nbytes / 1e6
         json_mb = len(heatmap_json(result)) / 1e6
         rows.append(
-            row(f"scaling: forward + all attentions, {tokens} tokens", "ms", seconds * 1e3,
-                note=f"attention tensor {megabytes:.1f} MB (12 × 12 × {tokens}²), heatmap JSON {json_mb:.2f} MB")
+            row(
+                f"scaling: forward + all attentions, {tokens} tokens",
+                "ms",
+                seconds * 1e3,
+                note=f"attention tensor {megabytes:.1f} MB (12 × 12 × {tokens}²), heatmap JSON {json_mb:.2f} MB",
+            )
         )
     per_doubling = np.diff(np.log(forward_s)) / np.diff(np.log(LENGTHS))
     fitted = float(np.polyfit(np.log(LENGTHS), np.log(forward_s), 1)[0])
     rows.append(
-        row("scaling: fitted exponent k in time ∝ n^k, 32→512 tokens", "", fitted,
-            note="per doubling: " + ", ".join(f"{k:.2f}" for k in per_doubling)
-                 + "; the weights (and a heatmap's JSON) grow exactly as n² (k = 2); the page caps text at 256 tokens")
+        row(
+            "scaling: fitted exponent k in time ∝ n^k, 32→512 tokens",
+            "",
+            fitted,
+            note="per doubling: "
+            + ", ".join(f"{k:.2f}" for k in per_doubling)
+            + "; the weights (and a heatmap's JSON) grow exactly as n² (k = 2); the page caps text at 256 tokens",
+        )
     )
     return rows
 

@@ -38,10 +38,19 @@ from bench import common
 from tests.model_factory import build_model_dir, load_from_folder
 
 MODEL_KEY = "clip-vit-b-32-openai"
-LABELS = ("cat", "dog", "astronaut", "rocket", "cup of coffee", "naval officer", "photographer", "coins",
-          "galaxy", "car")
+LABELS = (
+    "cat",
+    "dog",
+    "astronaut",
+    "rocket",
+    "cup of coffee",
+    "naval officer",
+    "photographer",
+    "coins",
+    "galaxy",
+    "car",
+)
 RUNS = 7
-
 
 
 def median_seconds(work: Callable[[], object], runs: int = RUNS) -> float:
@@ -61,7 +70,9 @@ def reference_ensemble(loaded: LoadedModel, labels, templates) -> np.ndarray:
     vectors = []
     with torch.inference_mode():
         for label in labels:
-            unit = F.normalize(loaded.model.encode_text(loaded.tokenizer([zs.fill(t, label) for t in templates])), dim=-1)
+            unit = F.normalize(
+                loaded.model.encode_text(loaded.tokenizer([zs.fill(t, label) for t in templates])), dim=-1
+            )
             vectors.append(F.normalize(unit.mean(dim=0), dim=-1))
     return torch.stack(vectors).numpy()
 
@@ -84,8 +95,15 @@ def plain_pil_decode(data: bytes) -> Image.Image:
 def row(benchmark, unit, ours, reference, reference_name, target, met, note) -> dict:
     ratio = reference / ours if reference is not None and ours else None
     return {
-        "benchmark": benchmark, "unit": unit, "ours": ours, "reference": reference,
-        "reference_name": reference_name, "ratio": ratio, "target": target, "met": met, "note": note,
+        "benchmark": benchmark,
+        "unit": unit,
+        "ours": ours,
+        "reference": reference,
+        "reference_name": reference_name,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+        "note": note,
     }
 
 
@@ -103,52 +121,93 @@ def run() -> list[dict]:
     cached = zs.embed_labels(loaded, LABELS, [template])
     ours = median_seconds(lambda: zs.classify(loaded, [photo], cached))
     reference = median_seconds(lambda: reference_zero_shot(loaded, photo, prompts))
-    agree = np.abs(zs.classify(loaded, [photo], cached).probabilities - reference_zero_shot(loaded, photo, prompts)).max()
-    rows.append(row(
-        "zero-shot: 1 image × 10 labels, text cached (warm)", "ms", ours * 1000, reference * 1000,
-        "open_clip README recipe (re-encodes the 10 prompts)", "< 150 ms", ours < 0.150,
-        f"probabilities agree to {agree:.1e}; CPU, {threads} threads; ratio = reference / ours",
-    ))
+    agree = np.abs(
+        zs.classify(loaded, [photo], cached).probabilities - reference_zero_shot(loaded, photo, prompts)
+    ).max()
+    rows.append(
+        row(
+            "zero-shot: 1 image × 10 labels, text cached (warm)",
+            "ms",
+            ours * 1000,
+            reference * 1000,
+            "open_clip README recipe (re-encodes the 10 prompts)",
+            "< 150 ms",
+            ours < 0.150,
+            f"probabilities agree to {agree:.1e}; CPU, {threads} threads; ratio = reference / ours",
+        )
+    )
 
     # Cold: 20 templates × 10 labels.
     ours = median_seconds(lambda: zs.embed_labels(loaded, LABELS, templates), runs=3)
     reference = median_seconds(lambda: reference_ensemble(loaded, LABELS, templates), runs=3)
-    agree = np.abs(zs.embed_labels(loaded, LABELS, templates).vectors - reference_ensemble(loaded, LABELS, templates)).max()
+    agree = np.abs(
+        zs.embed_labels(loaded, LABELS, templates).vectors - reference_ensemble(loaded, LABELS, templates)
+    ).max()
     longest = int(loaded.tokenizer([zs.fill(t, label) for t in templates for label in LABELS]).argmax(dim=-1).max()) + 1
-    rows.append(row(
-        "ensembling: 20 templates × 10 labels, cold", "s", ours, reference,
-        "open_clip encode_text loop at 77 tokens (CLIP notebook)", "< 3 s", ours < 3.0,
-        f"one pass of 200 prompts at {longest} tokens instead of 77; vectors agree to {agree:.1e}; "
-        "ratio = reference / ours",
-    ))
+    rows.append(
+        row(
+            "ensembling: 20 templates × 10 labels, cold",
+            "s",
+            ours,
+            reference,
+            "open_clip encode_text loop at 77 tokens (CLIP notebook)",
+            "< 3 s",
+            ours < 3.0,
+            f"one pass of 200 prompts at {longest} tokens instead of 77; vectors agree to {agree:.1e}; "
+            "ratio = reference / ours",
+        )
+    )
 
     # The text encoder alone, 10 prompts.
     tokens = loaded.tokenizer(prompts)
     with torch.inference_mode():
         ours = median_seconds(lambda: zs.encode_text_trimmed(loaded.model, tokens))
         reference = median_seconds(lambda: loaded.model.encode_text(tokens))
-    rows.append(row(
-        "text encoder: 10 prompts", "ms", ours * 1000, reference * 1000, "open_clip encode_text (77 tokens)",
-        "–", None, f"trimmed to {int(tokens.argmax(dim=-1).max()) + 1} tokens; ratio = reference / ours",
-    ))
+    rows.append(
+        row(
+            "text encoder: 10 prompts",
+            "ms",
+            ours * 1000,
+            reference * 1000,
+            "open_clip encode_text (77 tokens)",
+            "–",
+            None,
+            f"trimmed to {int(tokens.argmax(dim=-1).max()) + 1} tokens; ratio = reference / ours",
+        )
+    )
 
     # Linear probe features, once per model and server.
     digits = list(zs.digits_dataset().images)
     seconds = median_seconds(lambda: zs.encode_images(loaded, digits), runs=1)
-    rows.append(row(
-        f"linear probe: CLIP features of {len(digits)} digit images", "s", seconds, None, "–", "–", None,
-        "once per model per server (cached); preprocessing included",
-    ))
+    rows.append(
+        row(
+            f"linear probe: CLIP features of {len(digits)} digit images",
+            "s",
+            seconds,
+            None,
+            "–",
+            "–",
+            None,
+            "once per model per server (cached); preprocessing included",
+        )
+    )
 
     # Decoding a large upload.
     data = twelve_megapixel_jpeg()
     ours = median_seconds(lambda: load_image(data, "photo.jpg"))
     reference = median_seconds(lambda: plain_pil_decode(data))
-    rows.append(row(
-        "upload: decode a 4000 × 3000 JPEG", "ms", ours * 1000, reference * 1000,
-        "PIL open + convert + thumbnail", "–", None,
-        f"JPEG draft mode decodes at 1/2 scale, then shrinks to {MAX_IMAGE_SIDE} px; ratio = reference / ours",
-    ))
+    rows.append(
+        row(
+            "upload: decode a 4000 × 3000 JPEG",
+            "ms",
+            ours * 1000,
+            reference * 1000,
+            "PIL open + convert + thumbnail",
+            "–",
+            None,
+            f"JPEG draft mode decodes at 1/2 scale, then shrinks to {MAX_IMAGE_SIDE} px; ratio = reference / ours",
+        )
+    )
     return rows
 
 
@@ -160,7 +219,9 @@ def main() -> None:
         reference = f"{r['reference']:.3g} {r['unit']} ({r['reference_name']})" if r["reference"] is not None else "–"
         ratio = f"{r['ratio']:.2f}×" if r["ratio"] is not None else "–"
         met = {True: "yes", False: "no", None: "–"}[r["met"]]
-        print(f"| {r['benchmark']} | {r['ours']:.3g} {r['unit']} | {reference} | {ratio} | {r['target']} | {met} | {r['note']} |")
+        print(
+            f"| {r['benchmark']} | {r['ours']:.3g} {r['unit']} | {reference} | {ratio} | {r['target']} | {met} | {r['note']} |"
+        )
 
 
 if __name__ == "__main__":

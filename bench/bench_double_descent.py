@@ -27,8 +27,6 @@ RUNS = 5
 REFERENCE_RUNS = 3
 
 
-
-
 def naive_random_features_test_errors(settings: dd.RandomFeaturesSettings) -> np.ndarray:
     """The reference: same draws, one pseudo-inverse (SVD) per (p, repeat). Returns (P, R) test MSE."""
     rng = np.random.default_rng(settings.seed)
@@ -54,9 +52,7 @@ def agreement_note(ours: np.ndarray, reference: np.ndarray) -> str:
     )
 
 
-def make_row(
-    name: str, ours_s: float, target_s: float, note: str = "", reference_s: float | None = None
-) -> dict:
+def make_row(name: str, ours_s: float, target_s: float, note: str = "", reference_s: float | None = None) -> dict:
     speed_up = None if reference_s is None else reference_s / ours_s
     if speed_up is not None:
         note = f"ratio = reference / ours (> 1: ours is faster); {note}"
@@ -149,8 +145,11 @@ def run() -> list[dict]:
         ),
         ours_only_row(
             "step by step, every slider at its maximum",
-            lambda: fit_path_figure_json(dd.FitPathSettings(n_train=dd.MAX_STEP_TRAIN, max_features=dd.MAX_STEP_FEATURES,
-                                                            n_grid=dd.MAX_GRID_POINTS)),
+            lambda: fit_path_figure_json(
+                dd.FitPathSettings(
+                    n_train=dd.MAX_STEP_TRAIN, max_features=dd.MAX_STEP_FEATURES, n_grid=dd.MAX_GRID_POINTS
+                )
+            ),
             1.0,
             f"n = {dd.MAX_STEP_TRAIN}, p ≤ {dd.MAX_STEP_FEATURES}, {dd.MAX_GRID_POINTS} frames",
         ),

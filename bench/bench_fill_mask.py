@@ -119,8 +119,10 @@ def speed_row(loaded: LoadedModel, masks: int) -> tuple[dict, float]:
 def left_to_right_row(loaded: LoadedModel, masks: int) -> dict:
     text = sentence(loaded, masks)
     fill_input = prepare_fill_input(
-        loaded.tokenizer, normalize_masks(text, loaded.tokenizer.mask_token).text,
-        max_tokens=loaded.entry.context_length, max_masks=MAX_MASKS,
+        loaded.tokenizer,
+        normalize_masks(text, loaded.tokenizer.mask_token).text,
+        max_tokens=loaded.entry.context_length,
+        max_masks=MAX_MASKS,
     )
     timed = median_ms({"ours": lambda: fill_left_to_right(loaded, fill_input, top_k=TOP_K)})
     return {

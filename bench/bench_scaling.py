@@ -67,8 +67,6 @@ def theory_quadratic_share(n: float, hidden: int) -> float:
     return n / (6 * hidden + n)
 
 
-
-
 def random_ids(vocabulary: int, length: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(length)
     return torch.randint(1000, vocabulary - 1000, (1, length), generator=generator)
@@ -104,7 +102,9 @@ def decode_seconds(loaded: LoadedModel, length: int) -> float:
         cache = copy.deepcopy(prefill.past_key_values)  # each run starts from the same cache; steps grow it
         with torch.inference_mode():
             for index in range(length - DECODE_STEPS, length):
-                cache = loaded.model(input_ids=ids[:, index : index + 1], past_key_values=cache, use_cache=True).past_key_values
+                cache = loaded.model(
+                    input_ids=ids[:, index : index + 1], past_key_values=cache, use_cache=True
+                ).past_key_values
 
     return median_seconds(steps, RUNS) / DECODE_STEPS
 
@@ -194,10 +194,22 @@ def run() -> list[dict]:
     hidden = 768
     decode_fit = fits["decode"]
     return [
-        scaling_row("BERT forward with attentions", attention_n, attention, fits["attention"], hidden,
-                    f"bert-base, eager attention, all 144 heads' weights returned, median of {RUNS}"),
-        scaling_row("GPT-2 prefill", generation_n, prefill, fits["prefill"], hidden,
-                    f"gpt2, the prompt's forward pass with the KV cache built, median of {RUNS}"),
+        scaling_row(
+            "BERT forward with attentions",
+            attention_n,
+            attention,
+            fits["attention"],
+            hidden,
+            f"bert-base, eager attention, all 144 heads' weights returned, median of {RUNS}",
+        ),
+        scaling_row(
+            "GPT-2 prefill",
+            generation_n,
+            prefill,
+            fits["prefill"],
+            hidden,
+            f"gpt2, the prompt's forward pass with the KV cache built, median of {RUNS}",
+        ),
         {
             "benchmark": "scaling: GPT-2 per-token decoding, 1024-token cache against 32",
             "unit": "ms",

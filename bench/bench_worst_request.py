@@ -64,8 +64,11 @@ def generation_cases(gpt2) -> list[tuple]:
     long_prompt = gen.prepare_prompt(tokenizer, long_text, max_new_tokens=MAX_NEW_TOKENS, context_length=1024)
     settings = gen.DecodingSettings(max_new_tokens=MAX_NEW_TOKENS, stop_at_newline=False)
     few_shot = gen.prepare_prompt(
-        tokenizer, gen.build_prompt(chosen.task, chosen.examples, "bread", chosen.few_k, chosen.separator),
-        max_new_tokens=32, context_length=1024)
+        tokenizer,
+        gen.build_prompt(chosen.task, chosen.examples, "bread", chosen.few_k, chosen.separator),
+        max_new_tokens=32,
+        context_length=1024,
+    )
     labelled = gen.load_labelled_sets()[0]
     ks = range(min(MAX_EXPERIMENT_SHOTS, len(labelled.demonstrations)) + 1)
 
@@ -81,8 +84,18 @@ def generation_cases(gpt2) -> list[tuple]:
         gen.next_token_distribution(gpt2, few_shot)
 
     return [
-        (f"generation: {MAX_NEW_TOKENS} new tokens after a {len(long_prompt.ids)}-token prompt", long_generation, next_token, True),
-        (f"generation: the k = 0..{max(ks)} experiment ({len(labelled.items)} items × {len(ks)} k)", experiment, next_token, True),
+        (
+            f"generation: {MAX_NEW_TOKENS} new tokens after a {len(long_prompt.ids)}-token prompt",
+            long_generation,
+            next_token,
+            True,
+        ),
+        (
+            f"generation: the k = 0..{max(ks)} experiment ({len(labelled.items)} items × {len(ks)} k)",
+            experiment,
+            next_token,
+            True,
+        ),
     ]
 
 
@@ -90,16 +103,24 @@ def bert_cases(bert) -> list[tuple]:
     long_text = " ".join(["Pérez and his friends were astonished to see the unicorn herd."] * 40)
     masked = " ".join(["The [MASK] sat on the mat and looked at the [MASK]."] * 4)
     fill_input = fill_mask.prepare_fill_input(bert.tokenizer, masked, max_tokens=512, max_masks=MAX_MASKS)
-    one_mask = fill_mask.prepare_fill_input(bert.tokenizer, "Paris is the [MASK] of France.", max_tokens=512, max_masks=1)
+    one_mask = fill_mask.prepare_fill_input(
+        bert.tokenizer, "Paris is the [MASK] of France.", max_tokens=512, max_masks=1
+    )
     assert len(fill_input.mask_positions) == MAX_MASKS
 
     return [
-        (f"attention: {MAX_ATTENTION_TOKENS} tokens, every layer and head",
-         lambda: attention.attention_for_text(bert, long_text, max_tokens=MAX_ATTENTION_TOKENS),
-         lambda: attention.attention_for_text(bert, "The cat sat on the mat.", max_tokens=MAX_ATTENTION_TOKENS), False),
-        (f"fill-mask: {MAX_MASKS} masks filled left to right",
-         lambda: fill_mask.fill_left_to_right(bert, fill_input, top_k=20),
-         lambda: fill_mask.fill_masks(bert, one_mask, top_k=5), True),
+        (
+            f"attention: {MAX_ATTENTION_TOKENS} tokens, every layer and head",
+            lambda: attention.attention_for_text(bert, long_text, max_tokens=MAX_ATTENTION_TOKENS),
+            lambda: attention.attention_for_text(bert, "The cat sat on the mat.", max_tokens=MAX_ATTENTION_TOKENS),
+            False,
+        ),
+        (
+            f"fill-mask: {MAX_MASKS} masks filled left to right",
+            lambda: fill_mask.fill_left_to_right(bert, fill_input, top_k=20),
+            lambda: fill_mask.fill_masks(bert, one_mask, top_k=5),
+            True,
+        ),
     ]
 
 
@@ -124,9 +145,11 @@ def measure(name: str, heavy: Callable, bystander: Callable, *, in_steps: bool =
         "ratio": median(heavy_alone) / max(bystander, 1e-9),
         "target": "the other waits a step, not the whole request" if in_steps else "",
         "met": bystander < median(heavy_alone) / 2 if in_steps else None,
-        "note": (f"the other student's request: {median(bystander_alone):.2f} s alone, {bystander:.2f} s beside the worst "
-                 f"(range {min(bystander_shared):.2f}–{max(bystander_shared):.2f} s over {RUNS} interleaved runs); "
-                 f"the worst request {median(heavy_shared):.1f} s beside it; ratio = worst alone / the other's time"),
+        "note": (
+            f"the other student's request: {median(bystander_alone):.2f} s alone, {bystander:.2f} s beside the worst "
+            f"(range {min(bystander_shared):.2f}–{max(bystander_shared):.2f} s over {RUNS} interleaved runs); "
+            f"the worst request {median(heavy_shared):.1f} s beside it; ratio = worst alone / the other's time"
+        ),
     }
 
 

@@ -44,7 +44,9 @@ def _choose(logits, sequence, processors, generator, alternatives):
     return token, row
 
 
-def stream_generation(loaded, prompt: gen.PreparedPrompt, settings: gen.DecodingSettings) -> Iterator[gen.GenerationStep]:
+def stream_generation(
+    loaded, prompt: gen.PreparedPrompt, settings: gen.DecodingSettings
+) -> Iterator[gen.GenerationStep]:
     model, tokenizer, lock = loaded.model, loaded.tokenizer, lock_of(loaded)
     processors = gen.logits_processors(settings)
     generator = None if settings.greedy else torch.Generator(device=loaded.device).manual_seed(settings.seed)
@@ -65,11 +67,23 @@ def stream_generation(loaded, prompt: gen.PreparedPrompt, settings: gen.Decoding
         token_id = int(row[0])
         alternative_ids = row[3 : 3 + alternatives].astype(np.int64)
         pieces = tokenizer.batch_decode([[token_id], *alternative_ids[:, None].tolist()])
-        stop = "eos" if token_id == tokenizer.eos_token_id else (
-            "max_new_tokens" if index == settings.max_new_tokens - 1 else None)
-        yield gen.GenerationStep(index, token_id, pieces[0], float(row[1]), float(row[2]), alternative_ids,
-                                 tuple(pieces[1:]), row[3 + alternatives :].astype(np.float32),
-                                 time.perf_counter() - started, stop)
+        stop = (
+            "eos"
+            if token_id == tokenizer.eos_token_id
+            else ("max_new_tokens" if index == settings.max_new_tokens - 1 else None)
+        )
+        yield gen.GenerationStep(
+            index,
+            token_id,
+            pieces[0],
+            float(row[1]),
+            float(row[2]),
+            alternative_ids,
+            tuple(pieces[1:]),
+            row[3 + alternatives :].astype(np.float32),
+            time.perf_counter() - started,
+            stop,
+        )
         if stop:
             return
 
@@ -81,8 +95,12 @@ def next_token_distribution(loaded, prompt: gen.PreparedPrompt, top: int = 10) -
         entropy_bits = float(-(log_probs.exp() * log_probs).sum() / math.log(2))
         best = log_probs.topk(top)
     ids = best.indices.numpy()
-    return gen.NextTokenDistribution(ids, tuple(loaded.tokenizer.batch_decode(ids[:, None].tolist())),
-                                     best.values.exp().numpy().astype(np.float32), entropy_bits)
+    return gen.NextTokenDistribution(
+        ids,
+        tuple(loaded.tokenizer.batch_decode(ids[:, None].tolist())),
+        best.values.exp().numpy().astype(np.float32),
+        entropy_bits,
+    )
 
 
 def fill_masks(loaded, fill_input: fill_mask.FillInput, *, top_k: int) -> list[fill_mask.MaskPrediction]:

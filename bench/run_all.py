@@ -27,9 +27,11 @@ BENCHES = ("attention", "generation", "fill_mask", "clip", "double_descent", "fi
 CLASS_BENCHES = ("engine", "int8")
 # What one student's heaviest request does to the others: README's "One student cannot hurt the class".
 WORST_BENCHES = ("worst_request",)
-MARKERS = {BENCHES: ("<!-- bench:start -->", "<!-- bench:end -->"),
-           CLASS_BENCHES: ("<!-- class-bench:start -->", "<!-- class-bench:end -->"),
-           WORST_BENCHES: ("<!-- worst-bench:start -->", "<!-- worst-bench:end -->")}
+MARKERS = {
+    BENCHES: ("<!-- bench:start -->", "<!-- bench:end -->"),
+    CLASS_BENCHES: ("<!-- class-bench:start -->", "<!-- class-bench:end -->"),
+    WORST_BENCHES: ("<!-- worst-bench:start -->", "<!-- worst-bench:end -->"),
+}
 
 
 def _number(value) -> str:

@@ -26,7 +26,7 @@ from models.attention import (
     top_heads,
     visible_links,
 )
-from models.limits import MAX_INDUCTION_PERIOD, MAX_TEXT_CHARS, MIN_INDUCTION_PERIOD
+from models.limits import MAX_INDUCTION_PERIOD, MAX_SEED, MAX_TEXT_CHARS, MIN_INDUCTION_PERIOD
 from models.registry import get_entry, models_of
 from ui import attention_charts as charts
 from ui.figures import clicked_point, show_figure
@@ -48,7 +48,6 @@ VIEWS = {
     "induction": "Induction heads",
 }
 HEAD_WORDS = {"mean": "mean of all heads", "max": "max over heads"}
-MAX_SEED = 2**31 - 1
 # Lines thinner than this weight are not drawn: they would only grey the picture.
 MIN_LINK_WEIGHT = 0.02
 
@@ -187,7 +186,13 @@ def token_controls(url: UrlState, results: list[AttentionResult]) -> dict[str, b
 
 
 def show_heatmap(
-    view: AttentionView, model_key: str, layer: int, head: HeadChoice, *, key: str, short_title: bool = False,
+    view: AttentionView,
+    model_key: str,
+    layer: int,
+    head: HeadChoice,
+    *,
+    key: str,
+    short_title: bool = False,
     zmax: float | None = None,
 ) -> None:
     entry = get_entry(model_key)
@@ -219,17 +224,28 @@ def show_query_key(url: UrlState, result: AttentionResult, layer: int, head: Hea
     positions = list(range(len(result.axis)))
     query_key = url.int("q", default=min(1, positions[-1]), lo=0, hi=positions[-1])
     st.session_state[query_key] = min(st.session_state[query_key], positions[-1])
-    index = st.selectbox("Query token (the row)", positions, key=query_key,
-                         format_func=lambda i: f"{i}. {visible_token(result.axis.labels[i])}")
+    index = st.selectbox(
+        "Query token (the row)",
+        positions,
+        key=query_key,
+        format_func=lambda i: f"{i}. {visible_token(result.axis.labels[i])}",
+    )
     loaded = require_model(result.model_key)
-    queries, keys = cached_queries_and_keys(result.model_key, loaded.device, tuple(result.input_ids.tolist()), layer, loaded)
+    queries, keys = cached_queries_and_keys(
+        result.model_key, loaded.device, tuple(result.input_ids.tolist()), layer, loaded
+    )
     view = query_key_view(result, queries, keys, layer, head, index)
-    show_figure(charts.query_key_figure(view), name=f"query_key_{result.model_key}_layer{layer}_head{head}",
-                table=charts.query_key_table(view), key="query_key")
+    show_figure(
+        charts.query_key_figure(view),
+        name=f"query_key_{result.model_key}_layer{layer}_head{head}",
+        table=charts.query_key_table(view),
+        key="query_key",
+    )
     st.caption(
         f"Each token's vector is projected to a query q and a key k ({view.query.shape[0]} numbers per head). The "
         "query of the chosen token is multiplied with every key and divided by √d; the softmax of those scores is "
-        "exactly the heatmap's row" + (" (a causal model cannot look at later tokens: their scores are −∞)." if view.causal else ".")
+        "exactly the heatmap's row"
+        + (" (a causal model cannot look at later tokens: their scores are −∞)." if view.causal else ".")
     )
 
 
@@ -240,15 +256,24 @@ def open_clicked_head(url: UrlState) -> None:
         st.session_state[url.key("layer")], st.session_state[url.key("head")] = int(clicked[0]), str(int(clicked[1]))
 
 
-def show_model_view(url: UrlState, result: AttentionResult, layer: int, head: HeadChoice, tokens: dict[str, bool]) -> None:
+def show_model_view(
+    url: UrlState, result: AttentionResult, layer: int, head: HeadChoice, tokens: dict[str, bool]
+) -> None:
     grid = model_view_grid(result, max_cells=charts.MODEL_VIEW_MAX_CELLS, **tokens)
     selected = (layer, head) if isinstance(head, int) else None
     statistic = st.segmented_control(
-        "Colour the head map by", list(charts.HEAD_STATISTICS), format_func=charts.HEAD_STATISTICS.get,
-        key=url.choice("stat", "to_previous", list(charts.HEAD_STATISTICS)), required=True,
+        "Colour the head map by",
+        list(charts.HEAD_STATISTICS),
+        format_func=charts.HEAD_STATISTICS.get,
+        key=url.choice("stat", "to_previous", list(charts.HEAD_STATISTICS)),
+        required=True,
     )
-    show_figure(charts.head_map_figure(grid.summary, statistic, selected), name=f"head_map_{result.model_key}",
-                key="head_map", clickable=True)
+    show_figure(
+        charts.head_map_figure(grid.summary, statistic, selected),
+        name=f"head_map_{result.model_key}",
+        key="head_map",
+        clickable=True,
+    )
     show_figure(
         charts.model_view_figure(grid, selected),
         name=f"model_view_{result.model_key}",
@@ -283,21 +308,34 @@ def show_head_lines(url: UrlState, result: AttentionResult, layer: int, tokens: 
     """bertviz's head view: the tokens twice, a line from each query to each key it reads; several heads in colour."""
     heads_key = url.multi("heads", [0], list(range(result.heads)))
     st.session_state[heads_key] = [head for head in st.session_state[heads_key] if head < result.heads]
-    heads = st.pills("Heads to draw (one colour each)", list(range(result.heads)), selection_mode="multi",
-                     key=heads_key, format_func=lambda h: f"H{h}")
+    heads = st.pills(
+        "Heads to draw (one colour each)",
+        list(range(result.heads)),
+        selection_mode="multi",
+        key=heads_key,
+        format_func=lambda h: f"H{h}",
+    )
     if not heads:
         st.info("Pick one or more heads above to draw their lines.", icon="👆")
         return
     lines = head_lines(result, layer, sorted(heads), **tokens)
     focus = token_focus(url, lines)
     side, index = (focus[0], int(focus[1:])) if focus != "all" else (None, None)
-    links = visible_links(lines, min_weight=MIN_LINK_WEIGHT, query=index if side == "q" else None,
-                          key=index if side == "k" else None)
+    links = visible_links(
+        lines, min_weight=MIN_LINK_WEIGHT, query=index if side == "q" else None, key=index if side == "k" else None
+    )
     picked = ({"q": "query", "k": "key"}[side], index) if side else None
-    show_figure(charts.head_view_figure(lines, links, focus=picked), name=f"head_view_{result.model_key}_layer{layer}",
-                table=charts.links_table(lines, links), key="head_lines", clickable=True)
+    show_figure(
+        charts.head_view_figure(lines, links, focus=picked),
+        name=f"head_view_{result.model_key}_layer{layer}",
+        table=charts.links_table(lines, links),
+        key="head_lines",
+        clickable=True,
+    )
     if len(links) < links.total:
-        st.caption(f"The {len(links):,} strongest of {links.total:,} lines are drawn: pick fewer heads or one token to see the rest.")
+        st.caption(
+            f"The {len(links):,} strongest of {links.total:,} lines are drawn: pick fewer heads or one token to see the rest."
+        )
     st.caption(
         "Left: each token as a **query**; right: the same tokens as **keys**. A line's thickness is the attention "
         f"weight (lines under {MIN_LINK_WEIGHT:.0%} are left out). Click a token, on either side, to see only its "
@@ -349,9 +387,7 @@ def show_compare(url: UrlState, text: str) -> None:
     results = [attention_or_warning(key, text) for key in (masked_key, causal_key)]
     if any(result is None for result in results):
         return
-    layer, head = layer_head_controls(
-        url, min(r.layers for r in results), min(r.heads for r in results)
-    )
+    layer, head = layer_head_controls(url, min(r.layers for r in results), min(r.heads for r in results))
     tokens = token_controls(url, results)
     views = [attention_view(result, layer, head, **tokens) for result in results]
     # One colour scale for both, so their weights compare cell for cell.
@@ -434,12 +470,24 @@ def inspect_induction(url: UrlState) -> None:
         delta=f"{result.second_copy_loss - result.first_copy_loss:+.2f} nats",
         delta_color="inverse",
     )
-    show_figure(charts.loss_by_position_figure(result), name=f"induction_loss_{model_key}", table=charts.loss_table(result), key="induction_loss")
-    show_figure(charts.induction_scores_figure(result), name=f"induction_scores_{model_key}", table=charts.scores_table(result), key="induction_scores")
+    show_figure(
+        charts.loss_by_position_figure(result),
+        name=f"induction_loss_{model_key}",
+        table=charts.loss_table(result),
+        key="induction_loss",
+    )
+    show_figure(
+        charts.induction_scores_figure(result),
+        name=f"induction_scores_{model_key}",
+        table=charts.scores_table(result),
+        key="induction_scores",
+    )
     best = top_heads(result.scores, 5)
     st.markdown("**Top heads:** " + " · ".join(f"L{layer} H{head} ({score:.2f})" for layer, head, score in best))
     st.caption(EXPECTATION)
-    ranked = {f"{layer}.{head}": (layer, head, score) for layer, head, score in top_heads(result.scores, result.scores.size)}
+    ranked = {
+        f"{layer}.{head}": (layer, head, score) for layer, head, score in top_heads(result.scores, result.scores.size)
+    }
     options = list(ranked)
     pick_key = url.choice("ind_head", options[0], options)
     if st.session_state[pick_key] not in ranked:
@@ -453,7 +501,9 @@ def inspect_induction(url: UrlState) -> None:
     layer, head, _ = ranked[picked]
     pattern = induction_view(result, layer, head)
     show_figure(
-        charts.attention_heatmap(pattern, f"{display_name(model_key)}: layer {layer}, head {head} on the repeated tokens"),
+        charts.attention_heatmap(
+            pattern, f"{display_name(model_key)}: layer {layer}, head {head} on the repeated tokens"
+        ),
         name=f"induction_pattern_{model_key}_L{layer}H{head}",
         table=charts.matrix_table(pattern),
         key="induction_pattern",
@@ -482,7 +532,10 @@ def preset_name(preset_id: str) -> str:
     return PRESET_BY_ID[preset_id].name if preset_id in PRESET_BY_ID else "Your own text"
 
 
-if st.session_state[preset_key] in PRESET_BY_ID and st.session_state[text_key] != PRESET_BY_ID[st.session_state[preset_key]].text:
+if (
+    st.session_state[preset_key] in PRESET_BY_ID
+    and st.session_state[text_key] != PRESET_BY_ID[st.session_state[preset_key]].text
+):
     st.session_state[preset_key] = OWN_TEXT
 
 
@@ -496,14 +549,18 @@ with pick_column:
         on_change=use_preset,
     )
     model_options = [*MASKED, *CAUSAL]
-    model_key = st.selectbox("Model", model_options, key=url.choice("model", MASKED[0], model_options), format_func=display_name)
+    model_key = st.selectbox(
+        "Model", model_options, key=url.choice("model", MASKED[0], model_options), format_func=display_name
+    )
 with text_column:
     text = st.text_area("Your text (edit it freely)", key=text_key, height=140, max_chars=MAX_TEXT_CHARS)
 preset = PRESET_BY_ID.get(st.session_state[preset_key])
 if preset is not None and text == preset.text:
     st.caption(f"**What to look for:** {preset.look_for}")
 
-view = st.segmented_control("View", list(VIEWS), key=url.choice("view", "heatmap", list(VIEWS)), format_func=VIEWS.get, required=True)
+view = st.segmented_control(
+    "View", list(VIEWS), key=url.choice("view", "heatmap", list(VIEWS)), format_func=VIEWS.get, required=True
+)
 if view == "induction":
     show_induction(url)
 else:

@@ -6,7 +6,16 @@ import streamlit as st
 
 from models import zero_shot as zs
 from models.images import UPLOAD_TYPES, LoadedImage, gallery, load_gallery_photo
-from models.limits import MAX_IMAGES_IN_MATRIX, MAX_LABELS, MAX_PROBE_UPLOADS, MAX_TEMPLATES, MAX_UPLOAD_MB, PROBE_IMAGE_SIDE
+from models.limits import (
+    MAX_IMAGES_IN_MATRIX,
+    MAX_LABEL_LIST_CHARS,
+    MAX_LABELS,
+    MAX_TEMPLATE_CHARS,
+    MAX_PROBE_UPLOADS,
+    MAX_TEMPLATES,
+    MAX_UPLOAD_MB,
+    PROBE_IMAGE_SIDE,
+)
 from models.loading import LoadedModel
 from models.registry import get_entry, models_of
 from ui import clip_charts as charts
@@ -59,8 +68,9 @@ def gallery_images() -> dict[str, LoadedImage]:
 
 
 @st.cache_data(max_entries=64, show_spinner="Encoding the prompts…")
-def label_vectors(model_key: str, device: str, labels: tuple[str, ...], templates: tuple[str, ...],
-                  _loaded: LoadedModel) -> zs.LabelEmbeddings:
+def label_vectors(
+    model_key: str, device: str, labels: tuple[str, ...], templates: tuple[str, ...], _loaded: LoadedModel
+) -> zs.LabelEmbeddings:
     return zs.embed_labels(_loaded, labels, templates)
 
 
@@ -83,8 +93,15 @@ def probe_features() -> SharedStore[tuple[str, str, str], np.ndarray]:
 
 
 @st.cache_data(max_entries=16, show_spinner="Training the linear probes…")
-def probe_result(model_key: str, device: str, data_id: str, prompt: str,
-                 _features: np.ndarray, _data: zs.LabelledImages, _loaded: LoadedModel) -> zs.ProbeResult:
+def probe_result(
+    model_key: str,
+    device: str,
+    data_id: str,
+    prompt: str,
+    _features: np.ndarray,
+    _data: zs.LabelledImages,
+    _loaded: LoadedModel,
+) -> zs.ProbeResult:
     class_vectors = label_vectors(model_key, device, _data.class_names, (prompt,), _loaded)
     return zs.probe_against_zero_shot(_features, _data, class_vectors)
 
@@ -144,12 +161,18 @@ def pick_image(url: UrlState, shown: bool) -> LoadedImage | None:
     """The photo to classify. Drawn only when its tab is `shown`; the widgets are always there, so an upload
     stays when the student looks at another tab."""
     source = st.radio(
-        "Image from", list(SOURCES), format_func=SOURCES.get, horizontal=True,
+        "Image from",
+        list(SOURCES),
+        format_func=SOURCES.get,
+        horizontal=True,
         key=url.choice("source", "gallery", list(SOURCES)),
     )
     if source == "gallery":
         file = st.selectbox(
-            "Photo", list(PHOTOS), format_func=lambda f: PHOTOS[f].title, key=url.choice("photo", "chelsea.jpg", list(PHOTOS))
+            "Photo",
+            list(PHOTOS),
+            format_func=lambda f: PHOTOS[f].title,
+            key=url.choice("photo", "chelsea.jpg", list(PHOTOS)),
         )
         image = gallery_images()[file]
         if shown:
@@ -158,8 +181,10 @@ def pick_image(url: UrlState, shown: bool) -> LoadedImage | None:
         return image
     if source == "upload":
         st.file_uploader(
-            f"Upload a photo (JPEG, PNG, WebP or GIF; up to {MAX_UPLOAD_MB} MB)", type=list(UPLOAD_TYPES),
-            key="clip__upload", max_upload_size=MAX_UPLOAD_MB,
+            f"Upload a photo (JPEG, PNG, WebP or GIF; up to {MAX_UPLOAD_MB} MB)",
+            type=list(UPLOAD_TYPES),
+            key="clip__upload",
+            max_upload_size=MAX_UPLOAD_MB,
         )
         files = uploaded_files("clip__upload")
         if not files:
@@ -185,10 +210,14 @@ def checked_prompts(url: UrlState, loaded: LoadedModel) -> tuple[zs.Checked, zs.
     """The label and template widgets, checked against the tokenizer; returns (labels, templates)."""
     labels_text = st.text_area(
         f"Labels: one per line, or separated by commas (up to {MAX_LABELS})",
-        key=url.text("labels", DEFAULT_LABELS), height=260,
+        key=url.text("labels", DEFAULT_LABELS, max_chars=MAX_LABEL_LIST_CHARS),
+        height=260,
+        max_chars=MAX_LABEL_LIST_CHARS,
     )
     template = st.text_input(
-        'Prompt template: "{}" is where each label goes', key=url.text("template", zs.DEFAULT_TEMPLATE)
+        'Prompt template: "{}" is where each label goes',
+        key=url.text("template", zs.DEFAULT_TEMPLATE, max_chars=MAX_TEMPLATE_CHARS),
+        max_chars=MAX_TEMPLATE_CHARS,
     )
     raw_templates = [template]
     if st.session_state[url.key("ensemble")]:
@@ -239,8 +268,11 @@ def matrix_section(loaded: LoadedModel, own_image: LoadedImage | None) -> None:
     st.markdown(MATRIX_TEXT)
     st.session_state.setdefault("clip__matrix_photos", MATRIX_PHOTOS)
     chosen = st.multiselect(
-        f"Photos: the rows (up to {MAX_IMAGES_IN_MATRIX})", list(PHOTOS),
-        format_func=lambda f: PHOTOS[f].title, max_selections=MAX_IMAGES_IN_MATRIX, key="clip__matrix_photos",
+        f"Photos: the rows (up to {MAX_IMAGES_IN_MATRIX})",
+        list(PHOTOS),
+        format_func=lambda f: PHOTOS[f].title,
+        max_selections=MAX_IMAGES_IN_MATRIX,
+        key="clip__matrix_photos",
     )
     images = [gallery_images()[file] for file in chosen]
     default_captions = [PHOTOS[file].caption for file in chosen]
@@ -256,7 +288,9 @@ def matrix_section(loaded: LoadedModel, own_image: LoadedImage | None) -> None:
     st.session_state.setdefault(captions_key, "\n".join(default_captions))
     captions_text = st.text_area(
         "Captions: the columns, one per line, in the same order as the photos (add more as distractors)",
-        key=captions_key, height=200,
+        key=captions_key,
+        height=200,
+        max_chars=MAX_LABEL_LIST_CHARS,
     )
     captions = zs.check_captions(
         [line for line in captions_text.splitlines()], loaded.tokenizer, loaded.entry.context_length, MAX_LABELS
@@ -270,8 +304,11 @@ def matrix_section(loaded: LoadedModel, own_image: LoadedImage | None) -> None:
     )
     caption_vectors = label_vectors(loaded.entry.key, loaded.device, captions.items, (zs.LABEL_SLOT,), loaded)
     matrix = zs.similarity_matrix(
-        vectors_of(loaded, images), [image.name for image in images],
-        caption_vectors.vectors, captions.items, zs.logit_scale(loaded),
+        vectors_of(loaded, images),
+        [image.name for image in images],
+        caption_vectors.vectors,
+        captions.items,
+        zs.logit_scale(loaded),
     )
     show_figure(
         charts.similarity_figure(matrix, view),
@@ -300,7 +337,9 @@ def probe_data(shown: bool) -> tuple[str, zs.LabelledImages | None]:
     st.file_uploader(
         f"Photos named by class, e.g. cat_1.jpg, cat_2.jpg, dog_1.jpg (at least 2 classes × 2 photos; "
         f"up to {MAX_PROBE_UPLOADS} files)",
-        type=list(UPLOAD_TYPES), accept_multiple_files=True, key="clip__probe_uploads",
+        type=list(UPLOAD_TYPES),
+        accept_multiple_files=True,
+        key="clip__probe_uploads",
         max_upload_size=MAX_UPLOAD_MB,
     )
     uploads = uploaded_files("clip__probe_uploads")
@@ -335,8 +374,10 @@ def probe_section(model_key: str, template: str, shown: bool) -> None:
         return
     is_digits = data_id == "digits"
     prompt = TEMPLATES.digits_template if is_digits else template
-    st.caption(f"Data: {data.description}. Zero-shot prompt: "
-               + ("the CLIP paper's MNIST template." if is_digits else "your template."))
+    st.caption(
+        f"Data: {data.description}. Zero-shot prompt: "
+        + ("the CLIP paper's MNIST template." if is_digits else "your template.")
+    )
     if is_digits:
         st.image([data.images[np.flatnonzero(data.targets == c)[0]] for c in range(len(data.class_names))], width=56)
     store = probe_features()
@@ -350,14 +391,21 @@ def probe_section(model_key: str, template: str, shown: bool) -> None:
         start.empty()
         bar = st.progress(0.0, text="Extracting frozen CLIP image features…")
         features = zs.encode_images(
-            loaded, list(data.images),
-            progress=lambda done, total: bar.progress(done / total, text=f"Extracting CLIP features: {done}/{total} images"),
+            loaded,
+            list(data.images),
+            progress=lambda done, total: bar.progress(
+                done / total, text=f"Extracting CLIP features: {done}/{total} images"
+            ),
         )
         bar.empty()
         store.put(key, features)  # bounded: the oldest set goes, so a shared server's memory stays flat
     result = probe_result(*key, prompt, features, data, loaded)
-    show_figure(charts.probe_figure(result), name=f"clip_linear_probe_{loaded.entry.key}",
-                table=charts.probe_table(result), key="clip_probe")
+    show_figure(
+        charts.probe_figure(result),
+        name=f"clip_linear_probe_{loaded.entry.key}",
+        table=charts.probe_table(result),
+        key="clip_probe",
+    )
     st.markdown(probe_sentences(result))
 
 
@@ -372,11 +420,15 @@ def probe_sentences(result: zs.ProbeResult) -> str:
     needed = result.shots_to_beat_zero_shot()
     best = result.mean_accuracy[-1]
     if needed is None:
-        found = (f"Here even {most} examples per class do not beat zero-shot ({best:.0%} against "
-                 f"{result.zero_shot_accuracy:.0%}): the words were worth more than that many labelled images.")
+        found = (
+            f"Here even {most} examples per class do not beat zero-shot ({best:.0%} against "
+            f"{result.zero_shot_accuracy:.0%}): the words were worth more than that many labelled images."
+        )
     else:
-        found = (f"Here the probe needs {needed} example{'s' if needed > 1 else ''} per class to beat zero-shot, "
-                 f"and reaches {best:.0%} with {most} (zero-shot: {result.zero_shot_accuracy:.0%}).")
+        found = (
+            f"Here the probe needs {needed} example{'s' if needed > 1 else ''} per class to beat zero-shot, "
+            f"and reaches {best:.0%} with {most} (zero-shot: {result.zero_shot_accuracy:.0%})."
+        )
     return f"{general} {found}"
 
 
@@ -389,6 +441,7 @@ def keep_matrix_choices() -> None:
 
 # ---------------------------------------------------------------------------------------
 # The page
+
 
 def clip_page() -> None:
     """Lay out the page. A function, not module code: widget callbacks keep the page's globals alive

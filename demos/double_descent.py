@@ -6,6 +6,7 @@ import math
 import streamlit as st
 
 from models import double_descent as dd
+from models.limits import MAX_SEED
 from ui import double_descent_charts as charts
 from ui.figures import show_figure
 from ui.lecture import more_controls
@@ -96,9 +97,9 @@ def seed_input(name: str) -> int:
     return st.number_input(
         "Seed",
         0,
-        dd.MAX_SEED,
+        MAX_SEED,
         step=1,
-        key=url.int(name, 0, 0, dd.MAX_SEED),
+        key=url.int(name, 0, 0, MAX_SEED),
         help="The same seed gives exactly the same data, features and curves.",
     )
 
@@ -137,13 +138,19 @@ def bias_variance_view() -> None:
     target_column, model_column, noise_column, n_column = st.columns(4)
     with target_column:
         target = st.segmented_control(
-            "True function f", list(TARGET_NAMES), format_func=TARGET_NAMES.get, required=True,
+            "True function f",
+            list(TARGET_NAMES),
+            format_func=TARGET_NAMES.get,
+            required=True,
             key=url.choice("bv_target", "sine", list(TARGET_NAMES)),
             help="On [−1, 1]: sin(πx), a step at 0, or the cubic 2x³ − x.",
         )
     with model_column:
         model = st.segmented_control(
-            "Model class", list(MODEL_NAMES), format_func=MODEL_NAMES.get, required=True,
+            "Model class",
+            list(MODEL_NAMES),
+            format_func=MODEL_NAMES.get,
+            required=True,
             key=url.choice("bv_model", "polynomial", list(MODEL_NAMES)),
             help="Least-squares polynomials, or k-nearest-neighbour averages.",
         )
@@ -151,18 +158,27 @@ def bias_variance_view() -> None:
         noise_sd = noise_slider("bv_noise", 0.3)
     with n_column:
         n_train = st.slider(
-            "Training points n", 1, dd.MAX_TRAIN_1D, key=url.int("bv_n", 30, 1, dd.MAX_TRAIN_1D),
+            "Training points n",
+            1,
+            dd.MAX_TRAIN_1D,
+            key=url.int("bv_n", 30, 1, dd.MAX_TRAIN_1D),
             help="Points in each training set, x uniform on [−1, 1].",
         )
     capacity = capacity_slider(model, n_train)
     with more_controls():
         sets_column, curves_column, seed_column, degree_column = st.columns(4)
         n_resamples = sets_column.slider(
-            "Training sets", 2, dd.MAX_RESAMPLES, key=url.int("bv_sets", 200, 2, dd.MAX_RESAMPLES),
+            "Training sets",
+            2,
+            dd.MAX_RESAMPLES,
+            key=url.int("bv_sets", 200, 2, dd.MAX_RESAMPLES),
             help="Independent training sets the averages run over: more sets, smoother curves.",
         )
         n_curves = curves_column.slider(
-            "Fits drawn", 1, dd.MAX_SPREAD_CURVES, key=url.int("bv_curves", 5, 1, dd.MAX_SPREAD_CURVES),
+            "Fits drawn",
+            1,
+            dd.MAX_SPREAD_CURVES,
+            key=url.int("bv_curves", 5, 1, dd.MAX_SPREAD_CURVES),
             help="How many training sets' fits the right-hand chart draws.",
         )
         with seed_column:
@@ -170,25 +186,39 @@ def bias_variance_view() -> None:
         largest_degree = 0  # k-NN sweeps k from n down to 1 instead
         if model == "polynomial":
             largest_degree = degree_column.slider(
-                "Largest degree in the sweep", 1, dd.MAX_POLY_DEGREE,
-                key=url.int("bv_max_degree", 10, 1, dd.MAX_POLY_DEGREE), help="The chosen degree is always included.",
+                "Largest degree in the sweep",
+                1,
+                dd.MAX_POLY_DEGREE,
+                key=url.int("bv_max_degree", 10, 1, dd.MAX_POLY_DEGREE),
+                help="The chosen degree is always included.",
             )
     finish_inputs()
 
     settings = dd.BiasVarianceSettings(
-        target=target, model=model, noise_sd=noise_sd, n_train=n_train, n_resamples=n_resamples,
+        target=target,
+        model=model,
+        noise_sd=noise_sd,
+        n_train=n_train,
+        n_resamples=n_resamples,
         max_degree=max(largest_degree, capacity) if model == "polynomial" else 0,
-        spread_capacity=capacity, n_spread_curves=n_curves, seed=seed,
+        spread_capacity=capacity,
+        n_spread_curves=n_curves,
+        seed=seed,
     )
     result = bias_variance(settings)
     show_note(result.note)
     left, right = st.columns(2)
     with left:
-        show_figure(charts.bias_variance_figure(result), name="bias-variance-decomposition",
-                    table=charts.bias_variance_table(result), key="bv-decomposition")
+        show_figure(
+            charts.bias_variance_figure(result),
+            name="bias-variance-decomposition",
+            table=charts.bias_variance_table(result),
+            key="bv-decomposition",
+        )
     with right:
-        show_figure(charts.spread_figure(result), name="bias-variance-fits", table=charts.spread_table(result),
-                    key="bv-fits")
+        show_figure(
+            charts.spread_figure(result), name="bias-variance-fits", table=charts.spread_table(result), key="bv-fits"
+        )
     show_bias_variance_summary(result)
 
 
@@ -196,7 +226,10 @@ def capacity_slider(model: str, n_train: int) -> int:
     """The capacity the fitted-curves panel shows: a degree, or k (at most n, so it is clamped to n)."""
     if model == "polynomial":
         return st.slider(
-            "Capacity: polynomial degree", 0, dd.MAX_POLY_DEGREE, key=url.int("bv_degree", 3, 0, dd.MAX_POLY_DEGREE),
+            "Capacity: polynomial degree",
+            0,
+            dd.MAX_POLY_DEGREE,
+            key=url.int("bv_degree", 3, 0, dd.MAX_POLY_DEGREE),
             help="Degree of the fitted polynomial (least squares; minimum norm once degree + 1 > n).",
         )
     key = url.int("bv_k", 5, 1, dd.MAX_TRAIN_1D)
@@ -205,7 +238,10 @@ def capacity_slider(model: str, n_train: int) -> int:
         return 1
     st.session_state[key] = min(st.session_state[key], n_train)
     return st.slider(
-        "Capacity: k neighbours (smaller k is more flexible)", 1, n_train, key=key,
+        "Capacity: k neighbours (smaller k is more flexible)",
+        1,
+        n_train,
+        key=key,
         help="k-NN predicts the mean label of the k closest training points. k = n is the flat mean.",
     )
 
@@ -215,11 +251,17 @@ def show_bias_variance_summary(result: dd.BiasVarianceResult) -> None:
     gap = abs(result.total - result.expected_test_error) / result.expected_test_error
     unit = "degree" if result.settings.model == "polynomial" else "k ="
     first, second, third = st.columns(3)
-    first.metric("Lowest measured test error", f"{result.expected_test_error[best]:.3g}",
-                 help=f"at {unit} {result.capacities[best]}")
+    first.metric(
+        "Lowest measured test error",
+        f"{result.expected_test_error[best]:.3g}",
+        help=f"at {unit} {result.capacities[best]}",
+    )
     second.metric("Best capacity", f"{unit} {result.capacities[best]}")
-    third.metric("bias² + variance + noise vs measured", f"within {gap.max():.1%}",
-                 help="Largest relative gap over all capacities; it shrinks as the number of training sets grows.")
+    third.metric(
+        "bias² + variance + noise vs measured",
+        f"within {gap.max():.1%}",
+        help="Largest relative gap over all capacities; it shrinks as the number of training sets grows.",
+    )
     st.markdown(
         "**Reading the charts.** Left: as the class gets richer, bias² falls and variance rises, so their sum "
         "with the noise makes the classic **U-curve**: the bias–variance trade-off. The open dots are the test "
@@ -259,38 +301,64 @@ def double_descent_view() -> None:
     with more_controls():
         kind_column, target_column, repeats_column, width_column, dim_column = st.columns([1, 1.3, 1, 1, 1])
         feature_kind = kind_column.segmented_control(
-            "Features", list(FEATURE_NAMES), format_func=FEATURE_NAMES.get, required=True,
+            "Features",
+            list(FEATURE_NAMES),
+            format_func=FEATURE_NAMES.get,
+            required=True,
             key=url.choice("rf_features", "relu", list(FEATURE_NAMES)),
             help="relu(wᵀx) or √2·cos(wᵀx + b), with w and b drawn at random and then frozen.",
         )
         target = target_column.segmented_control(
-            "Target", list(RF_TARGET_NAMES), format_func=RF_TARGET_NAMES.get, required=True,
+            "Target",
+            list(RF_TARGET_NAMES),
+            format_func=RF_TARGET_NAMES.get,
+            required=True,
             key=url.choice("rf_target", "linear", list(RF_TARGET_NAMES)),
             help="y = f(xᵀβ) + noise with a random unit vector β: f(t) = t, a curved t + (t² − 1)/√2 "
             "(rescaled), or sign(t).",
         )
         n_repeats = repeats_column.slider(
-            "Repeats", 1, dd.MAX_REPEATS, key=url.int("rf_repeats", 20, 1, dd.MAX_REPEATS),
+            "Repeats",
+            1,
+            dd.MAX_REPEATS,
+            key=url.int("rf_repeats", 20, 1, dd.MAX_REPEATS),
             help="Independent draws of data and features; the band spans them.",
         )
         max_features = width_column.slider(
-            "Largest p", 1, dd.MAX_FEATURES, key=url.int("rf_max_p", 1000, 1, dd.MAX_FEATURES),
+            "Largest p",
+            1,
+            dd.MAX_FEATURES,
+            key=url.int("rf_max_p", 1000, 1, dd.MAX_FEATURES),
         )
         input_dim = dim_column.slider(
-            "Input dimension d", 1, dd.MAX_INPUT_DIM, key=url.int("rf_dim", 20, 1, dd.MAX_INPUT_DIM),
+            "Input dimension d",
+            1,
+            dd.MAX_INPUT_DIM,
+            key=url.int("rf_dim", 20, 1, dd.MAX_INPUT_DIM),
         )
     finish_inputs()
 
     settings = dd.RandomFeaturesSettings(
-        n_train=n_train, input_dim=input_dim, feature_kind=feature_kind, target=target, noise_sd=noise_sd,
-        ridges=ridges_with_reference(ridge), max_features=max_features, n_repeats=n_repeats, seed=seed,
+        n_train=n_train,
+        input_dim=input_dim,
+        feature_kind=feature_kind,
+        target=target,
+        noise_sd=noise_sd,
+        ridges=ridges_with_reference(ridge),
+        max_features=max_features,
+        n_repeats=n_repeats,
+        seed=seed,
     )
     result = random_features(settings)
     show_clip_note(result.note, chosen_clipped=bool(result.test_error[-1].max() >= dd.ERROR_CAP))
     if max_features <= n_train:
         st.info(f"Every p here is at most n = {n_train}: raise **Largest p** above n to cross the threshold.", icon="↔️")
-    show_figure(charts.random_features_figure(result), name="double-descent-random-features",
-                table=charts.random_features_table(result), key="dd-random-features")
+    show_figure(
+        charts.random_features_figure(result),
+        name="double-descent-random-features",
+        table=charts.random_features_table(result),
+        key="dd-random-features",
+    )
     show_double_descent_summary(result)
     st.markdown(
         "**Why the peak is at p = n.** With p < n there are more equations than unknowns: least squares "
@@ -343,18 +411,25 @@ def double_descent_steps_view() -> None:
         ridge = ridge_slider("st_ridge")
     with target_column:
         target = st.segmented_control(
-            "True function f", list(TARGET_NAMES), format_func=TARGET_NAMES.get, required=True,
+            "True function f",
+            list(TARGET_NAMES),
+            format_func=TARGET_NAMES.get,
+            required=True,
             key=url.choice("st_target", "sine", list(TARGET_NAMES)),
         )
     with more_controls():
         largest_column, seed_column = st.columns(2)
         largest = largest_column.slider(
-            "Largest p", 1, dd.MAX_STEP_FEATURES, key=url.int("st_max_p", 300, 1, dd.MAX_STEP_FEATURES),
+            "Largest p",
+            1,
+            dd.MAX_STEP_FEATURES,
+            key=url.int("st_max_p", 300, 1, dd.MAX_STEP_FEATURES),
         )
         with seed_column:
             seed = seed_input("st_seed")
-    settings = dd.FitPathSettings(target=target, n_train=n_train, noise_sd=noise_sd, ridge=ridge,
-                                  max_features=largest, seed=seed)
+    settings = dd.FitPathSettings(
+        target=target, n_train=n_train, noise_sd=noise_sd, ridge=ridge, max_features=largest, seed=seed
+    )
     path = fit_path(settings)
     p_values = [int(p) for p in path.n_features]
     p_key = url.int("st_p", n_train, 1, dd.MAX_STEP_FEATURES)
@@ -364,26 +439,41 @@ def double_descent_steps_view() -> None:
     finish_inputs()
     index = p_values.index(chosen)
     show_note(path.note)
-    show_figure(charts.fit_path_figure(path, index), name="double-descent-step-by-step",
-                table=charts.fit_path_table(path), key="dd-steps")
+    show_figure(
+        charts.fit_path_figure(path, index),
+        name="double-descent-step-by-step",
+        table=charts.fit_path_table(path),
+        key="dd-steps",
+    )
     show_step_summary(path, index)
 
 
 def show_step_summary(path: dd.FitPath, index: int) -> None:
     p, n = int(path.n_features[index]), path.threshold
     train, test, norm = st.columns(3)
-    train.metric(f"Train error at p = {p}", f"{path.train_error[index]:.3g}",
-                 help="Mean squared error on the n training points: 0 once the curve passes through all of them.")
+    train.metric(
+        f"Train error at p = {p}",
+        f"{path.train_error[index]:.3g}",
+        help="Mean squared error on the n training points: 0 once the curve passes through all of them.",
+    )
     error = path.test_error[index]
-    test.metric(f"Test error at p = {p}", f"≥ {dd.ERROR_CAP:g} (off the chart)" if error >= dd.ERROR_CAP else f"{error:.3g}",
-                help="Expected squared error on a fresh point (x uniform on [−1, 1], with noise): at least σ².")
-    norm.metric("Size of the coefficients ‖c‖", f"{path.weight_norm[index]:.3g}",
-                help="Past p = n, the minimum-norm fit's coefficients shrink as p grows: the implicit regularisation.")
+    test.metric(
+        f"Test error at p = {p}",
+        f"≥ {dd.ERROR_CAP:g} (off the chart)" if error >= dd.ERROR_CAP else f"{error:.3g}",
+        help="Expected squared error on a fresh point (x uniform on [−1, 1], with noise): at least σ².",
+    )
+    norm.metric(
+        "Size of the coefficients ‖c‖",
+        f"{path.weight_norm[index]:.3g}",
+        help="Past p = n, the minimum-norm fit's coefficients shrink as p grows: the implicit regularisation.",
+    )
     if p == n:
         st.caption("p = n: as many features as points. One curve fits every noisy point exactly, whatever it takes.")
     elif p > n:
-        st.caption(f"p > n: {p - n} more features than points. Infinitely many curves fit every point; this is the "
-                   "one with the smallest coefficients.")
+        st.caption(
+            f"p > n: {p - n} more features than points. Infinitely many curves fit every point; this is the "
+            "one with the smallest coefficients."
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -417,21 +507,35 @@ def theory_view() -> None:
         noise_sd = noise_slider("lm_noise", 0.5)
     with signal_column:
         signal = st.slider(
-            "Signal ‖β‖ = r", 0.0, dd.MAX_SIGNAL, step=0.1, key=url.float("lm_signal", 1.0, 0.0, dd.MAX_SIGNAL),
+            "Signal ‖β‖ = r",
+            0.0,
+            dd.MAX_SIGNAL,
+            step=0.1,
+            key=url.float("lm_signal", 1.0, 0.0, dd.MAX_SIGNAL),
         )
     with ridge_column:
         ridge = ridge_slider("lm_ridge")
     with more_controls():
         repeats_column, width_column, seed_column = st.columns(3)
-        n_repeats = repeats_column.slider("Repeats", 1, dd.MAX_REPEATS, key=url.int("lm_repeats", 20, 1, dd.MAX_REPEATS))
-        largest = width_column.slider("Largest p", 1, dd.MAX_FEATURES, key=url.int("lm_max_p", 1000, 1, dd.MAX_FEATURES))
+        n_repeats = repeats_column.slider(
+            "Repeats", 1, dd.MAX_REPEATS, key=url.int("lm_repeats", 20, 1, dd.MAX_REPEATS)
+        )
+        largest = width_column.slider(
+            "Largest p", 1, dd.MAX_FEATURES, key=url.int("lm_max_p", 1000, 1, dd.MAX_FEATURES)
+        )
         with seed_column:
             seed = seed_input("lm_seed")
     finish_inputs()
 
     settings = dd.LinearModelSettings(
-        sweep="features", n_train=n_train, sweep_max=largest, signal=signal, noise_sd=noise_sd,
-        ridges=ridges_with_reference(ridge), n_repeats=n_repeats, seed=seed,
+        sweep="features",
+        n_train=n_train,
+        sweep_max=largest,
+        signal=signal,
+        noise_sd=noise_sd,
+        ridges=ridges_with_reference(ridge),
+        n_repeats=n_repeats,
+        seed=seed,
     )
     show_linear_model(settings, "theory-linear-model-features")
     if noise_sd == 0:
@@ -455,19 +559,33 @@ def samples_view() -> None:
         largest_column, signal_column, repeats_column, seed_column = st.columns(4)
         largest = largest_column.slider("Largest n", 1, dd.MAX_N, key=url.int("sw_max_n", dd.MAX_N, 1, dd.MAX_N))
         signal = signal_column.slider(
-            "Signal ‖β‖ = r", 0.0, dd.MAX_SIGNAL, step=0.1, key=url.float("sw_signal", 1.0, 0.0, dd.MAX_SIGNAL),
+            "Signal ‖β‖ = r",
+            0.0,
+            dd.MAX_SIGNAL,
+            step=0.1,
+            key=url.float("sw_signal", 1.0, 0.0, dd.MAX_SIGNAL),
         )
-        n_repeats = repeats_column.slider("Repeats", 1, dd.MAX_REPEATS, key=url.int("sw_repeats", 20, 1, dd.MAX_REPEATS))
+        n_repeats = repeats_column.slider(
+            "Repeats", 1, dd.MAX_REPEATS, key=url.int("sw_repeats", 20, 1, dd.MAX_REPEATS)
+        )
         with seed_column:
             seed = seed_input("sw_seed")
     finish_inputs()
 
     settings = dd.LinearModelSettings(
-        sweep="samples", n_features=n_features, sweep_max=largest, signal=signal, noise_sd=noise_sd,
-        ridges=ridges_with_reference(ridge), n_repeats=n_repeats, seed=seed,
+        sweep="samples",
+        n_features=n_features,
+        sweep_max=largest,
+        signal=signal,
+        noise_sd=noise_sd,
+        ridges=ridges_with_reference(ridge),
+        n_repeats=n_repeats,
+        seed=seed,
     )
     if largest <= n_features:
-        st.info(f"Every n here is at most p = {n_features}: raise **Largest n** above p to cross the threshold.", icon="↔️")
+        st.info(
+            f"Every n here is at most p = {n_features}: raise **Largest n** above p to cross the threshold.", icon="↔️"
+        )
     result = show_linear_model(settings, "theory-linear-model-samples")
     hurt = charts.sample_wise_summary(result)
     if hurt:

@@ -141,8 +141,12 @@ def explain_fill_input(fill_input: FillInput, loaded: LoadedModel) -> None:
     """Say what a limit did to the input: truncation, masks dropped or left unfilled, no context."""
     context = loaded.entry.context_length
     if fill_input.truncated_tokens:
-        kept = "The window keeps every mask." if not fill_input.dropped_masks else (
-            "Masks number " + ", ".join(map(str, fill_input.dropped_masks)) + " fell outside it and were dropped."
+        kept = (
+            "The window keeps every mask."
+            if not fill_input.dropped_masks
+            else (
+                "Masks number " + ", ".join(map(str, fill_input.dropped_masks)) + " fell outside it and were dropped."
+            )
         )
         st.warning(
             f"The text is longer than the {context} tokens {model_name(loaded)} reads at once: "
@@ -487,7 +491,12 @@ with more_controls():
     rate_percent = round(100 * MLM_SELECT_RATE)
     if view == "mlm":
         rate_percent = st.slider(
-            "Share of tokens picked", 5, 50, step=5, format="%d%%", key=url.int("rate", rate_percent, 5, 50),
+            "Share of tokens picked",
+            5,
+            50,
+            step=5,
+            format="%d%%",
+            key=url.int("rate", rate_percent, 5, 50),
             help="BERT picks 15%. More picked tokens: more training signal per sentence, but less context left.",
         )
 shown = keys if compare else [model_key]

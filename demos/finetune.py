@@ -13,7 +13,7 @@ from models.finetune import (
     FinetuneSettings,
     load_task,
 )
-from models.limits import MAX_FINETUNE_EPOCHS, MAX_FINETUNE_PER_CLASS
+from models.limits import MAX_FINETUNE_EPOCHS, MAX_FINETUNE_PER_CLASS, MAX_SEED
 from models.training_runs import RunView, TrainingRun, TrainingRuns
 from ui import finetune_charts as charts
 from ui.engine_wait import still_connected
@@ -25,7 +25,6 @@ from ui.url_state import UrlState
 MODEL_KEY = "all-minilm-l6-v2"
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0, 10.0)
 SWEEP_SIZES = (4, 8, 16, 32)
-MAX_SEED = 2**31 - 1
 WATCH_KEY = "ft__watching"  # the settings whose run this session is watching
 STOPPED_KEY = "ft__stopped"  # (settings, epochs seen) of the run this session stopped
 HIDE_STREAMLIT_STOP = '<style>[data-testid="stStatusWidget"] button { display: none; }</style>'
@@ -39,16 +38,16 @@ LEAD = (
 
 HOW_IT_WORKS = {
     "scratch": "The same 6-layer architecture with fresh random weights: every parameter is learned from your few "
-               "examples. It memorises the training words and cannot generalise to new ones: the **data limitation** "
-               "that makes transfer learning necessary.",
+    "examples. It memorises the training words and cannot generalise to new ones: the **data limitation** "
+    "that makes transfer learning necessary.",
     "probe": "**Copy the pre-trained weights and freeze them**; only a linear layer on the sentence vector is "
-             "trained (the linear probe). Cheapest, and the encoder cannot forget anything.",
+    "trained (the linear probe). Cheapest, and the encoder cannot forget anything.",
     "top": "Freeze the bottom layers, fine-tune the top ones (general features low, task-specific features high), "
-           "with a **smaller learning rate** for the encoder than for the new head.",
+    "with a **smaller learning rate** for the encoder than for the new head.",
     "full": "Every weight is trained. Most flexible, but with a high learning rate the encoder drifts away from what it "
-            "learned: **catastrophic forgetting** (see the paraphrase test below).",
+    "learned: **catastrophic forgetting** (see the paraphrase test below).",
     "lora": "**Parameter-efficient fine-tuning**: the pre-trained model stays frozen; small low-rank matrices "
-            "(W + B·A, rank r) are added to the attention's query and value projections and trained with the head.",
+    "(W + B·A, rank r) are added to the attention's query and value projections and trained with the head.",
 }
 
 
@@ -76,34 +75,76 @@ def rate_slider(url: UrlState, name: str, label: str, default: float, help: str)
 
 def settings_section(url: UrlState) -> FinetuneSettings | None:
     defaults = FinetuneSettings()
-    strategies = st.pills("Strategies to compare", list(STRATEGIES), selection_mode="multi", format_func=STRATEGY_NAMES.get,
-                          key=url.multi("strategies", list(STRATEGIES), list(STRATEGIES)))
+    strategies = st.pills(
+        "Strategies to compare",
+        list(STRATEGIES),
+        selection_mode="multi",
+        format_func=STRATEGY_NAMES.get,
+        key=url.multi("strategies", list(STRATEGIES), list(STRATEGIES)),
+    )
     per_class_column, epochs_column, augment_column = st.columns([2, 2, 1])
-    per_class = per_class_column.slider("Labelled examples per class", 4, MAX_FINETUNE_PER_CLASS,
-                                        key=url.int("k", defaults.per_class, 4, MAX_FINETUNE_PER_CLASS))
-    epochs = epochs_column.slider("Epochs", 1, MAX_FINETUNE_EPOCHS, key=url.int("epochs", defaults.epochs, 1, MAX_FINETUNE_EPOCHS))
-    augment = augment_column.toggle("Data augmentation", key=url.bool("augment", defaults.augment),
-                                    help="Synonym replacement: each example again, with its describing word swapped for "
-                                         "another of the same label and the thing reviewed for another.")
+    per_class = per_class_column.slider(
+        "Labelled examples per class",
+        4,
+        MAX_FINETUNE_PER_CLASS,
+        key=url.int("k", defaults.per_class, 4, MAX_FINETUNE_PER_CLASS),
+    )
+    epochs = epochs_column.slider(
+        "Epochs", 1, MAX_FINETUNE_EPOCHS, key=url.int("epochs", defaults.epochs, 1, MAX_FINETUNE_EPOCHS)
+    )
+    augment = augment_column.toggle(
+        "Data augmentation",
+        key=url.bool("augment", defaults.augment),
+        help="Synonym replacement: each example again, with its describing word swapped for "
+        "another of the same label and the thing reviewed for another.",
+    )
     with more_controls("Learning rates, layers, seed"):
         head_column, encoder_column = st.columns(2)
         with head_column:
-            head_lr = rate_slider(url, "head_lr", "Learning rate of the new head", defaults.head_lr,
-                                  "The linear classifier starts from scratch, so it can learn fast.")
+            head_lr = rate_slider(
+                url,
+                "head_lr",
+                "Learning rate of the new head",
+                defaults.head_lr,
+                "The linear classifier starts from scratch, so it can learn fast.",
+            )
         with encoder_column:
-            encoder_lr = rate_slider(url, "enc_lr", "Learning rate of the encoder", defaults.encoder_lr,
-                                     "Pre-trained weights are moved gently; LoRA's adapters get 10× this (at most the head's).")
+            encoder_lr = rate_slider(
+                url,
+                "enc_lr",
+                "Learning rate of the encoder",
+                defaults.encoder_lr,
+                "Pre-trained weights are moved gently; LoRA's adapters get 10× this (at most the head's).",
+            )
         top_column, rank_column, seed_column = st.columns(3)
-        top_layers = top_column.slider("Top layers trained (the rest frozen)", 1, 6, key=url.int("top", defaults.top_layers, 1, 6))
-        lora_rank = rank_column.select_slider("LoRA rank r", [1, 2, 4, 8, 16, 32], key=url.choice("rank", defaults.lora_rank, [1, 2, 4, 8, 16, 32]))
-        seed = seed_column.number_input("Seed", 0, MAX_SEED, step=1, key=url.int("seed", 0, 0, MAX_SEED),
-                                        help="The same settings and seed give the same curves, bit for bit.")
+        top_layers = top_column.slider(
+            "Top layers trained (the rest frozen)", 1, 6, key=url.int("top", defaults.top_layers, 1, 6)
+        )
+        lora_rank = rank_column.select_slider(
+            "LoRA rank r", [1, 2, 4, 8, 16, 32], key=url.choice("rank", defaults.lora_rank, [1, 2, 4, 8, 16, 32])
+        )
+        seed = seed_column.number_input(
+            "Seed",
+            0,
+            MAX_SEED,
+            step=1,
+            key=url.int("seed", 0, 0, MAX_SEED),
+            help="The same settings and seed give the same curves, bit for bit.",
+        )
     if not strategies:
         st.info("Pick at least one strategy above to train.", icon="👆")
         return None
-    return FinetuneSettings(strategies=tuple(s for s in STRATEGIES if s in strategies), per_class=per_class,
-                            epochs=epochs, head_lr=head_lr, encoder_lr=encoder_lr, top_layers=top_layers,
-                            lora_rank=lora_rank, augment=augment, seed=int(seed))
+    return FinetuneSettings(
+        strategies=tuple(s for s in STRATEGIES if s in strategies),
+        per_class=per_class,
+        epochs=epochs,
+        head_lr=head_lr,
+        encoder_lr=encoder_lr,
+        top_layers=top_layers,
+        lora_rank=lora_rank,
+        augment=augment,
+        seed=int(seed),
+    )
 
 
 def stop_watching() -> None:
@@ -126,8 +167,11 @@ def watch(runs: TrainingRuns, run: TrainingRun, live_slot, label: str) -> RunVie
             drawn = (view.state, view.ahead, len(view.records))
             with live_slot.container():
                 if view.state == "queued":
-                    st.info(f"{label}: waiting for the server, {view.ahead} run{'s' if view.ahead != 1 else ''} ahead "
-                            "(runs train one at a time; the same settings train once for the whole class).", icon="⏳")
+                    st.info(
+                        f"{label}: waiting for the server, {view.ahead} run{'s' if view.ahead != 1 else ''} ahead "
+                        "(runs train one at a time; the same settings train once for the whole class).",
+                        icon="⏳",
+                    )
                 else:
                     show_progress(view, run.settings)
     finally:
@@ -139,10 +183,16 @@ def show_progress(view: RunView, settings: FinetuneSettings) -> None:
     done = len(view.records)
     total = len(settings.strategies) * settings.epochs
     current = view.records[-1] if view.records else None
-    st.progress(min(done / total, 1.0), text=f"Training… {done} of {total} epochs"
-                + (f" · {STRATEGY_NAMES[current.strategy]}, epoch {current.epoch}" if current else ""))
-    show_figure(charts.curves_figure(view.records, settings.epochs), name="finetune-curves-live",
-                key=f"ft_curves_live_{id(settings)}_{done}")
+    st.progress(
+        min(done / total, 1.0),
+        text=f"Training… {done} of {total} epochs"
+        + (f" · {STRATEGY_NAMES[current.strategy]}, epoch {current.epoch}" if current else ""),
+    )
+    show_figure(
+        charts.curves_figure(view.records, settings.epochs),
+        name="finetune-curves-live",
+        key=f"ft_curves_live_{id(settings)}_{done}",
+    )
 
 
 def train_section(loaded, settings: FinetuneSettings) -> FinetuneResult | None:
@@ -180,37 +230,54 @@ def show_not_trained(settings: FinetuneSettings, where) -> None:
     if st.session_state.get(STOPPED_KEY) == settings:
         where.warning("Stopped: nothing was kept. Press **Train** to run it again.", icon="⏹️")
     else:
-        where.caption(f"Press **Train** to train {len(settings.strategies)} strateg{'y' if len(settings.strategies) == 1 else 'ies'} "
-                      f"on {2 * settings.per_class} labelled reviews (about {estimate_seconds(settings):.0f} s on 2 CPUs).")
+        where.caption(
+            f"Press **Train** to train {len(settings.strategies)} strateg{'y' if len(settings.strategies) == 1 else 'ies'} "
+            f"on {2 * settings.per_class} labelled reviews (about {estimate_seconds(settings):.0f} s on 2 CPUs)."
+        )
 
 
 def estimate_seconds(settings: FinetuneSettings) -> float:
     """Rough, from bench/bench_finetune.py: about 0.23 s per step of 16 reviews through the whole encoder."""
     steps = settings.epochs * math.ceil(2 * settings.per_class * (2 if settings.augment else 1) / settings.batch_size)
-    heavy = sum(1 for s in settings.strategies if s in ("scratch", "full", "lora")) + 0.4 * ("top" in settings.strategies)
+    heavy = sum(1 for s in settings.strategies if s in ("scratch", "full", "lora")) + 0.4 * (
+        "top" in settings.strategies
+    )
     return heavy * (steps * 0.23 + settings.epochs * 0.25 + 0.7) + 1.0 * ("probe" in settings.strategies)
 
 
 def results_section(result: FinetuneResult) -> None:
-    show_figure(charts.curves_figure([r for item in result.results for r in item.history], result.settings.epochs),
-                name="finetune-curves", key="ft_curves")
+    show_figure(
+        charts.curves_figure([r for item in result.results for r in item.history], result.settings.epochs),
+        name="finetune-curves",
+        key="ft_curves",
+    )
     for item in result.results:
         if item.diverged_at is not None:
-            st.warning(f"**{STRATEGY_NAMES[item.strategy]}** diverged at epoch {item.diverged_at}: its training loss "
-                       "exploded (far above a blind guess's), so it was stopped there. The learning rate is too high; lower it (1e-4 is typical for the encoder, 3e-3 for the "
-                       "head).", icon="💥")
+            st.warning(
+                f"**{STRATEGY_NAMES[item.strategy]}** diverged at epoch {item.diverged_at}: its training loss "
+                "exploded (far above a blind guess's), so it was stopped there. The learning rate is too high; lower it (1e-4 is typical for the encoder, 3e-3 for the "
+                "head).",
+                icon="💥",
+            )
     table = charts.results_table(result)
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "trainable parameters": st.column_config.NumberColumn(format="%d"),
-        "share trained": st.column_config.NumberColumn(format="percent"),
-        "test accuracy": st.column_config.NumberColumn(format="percent"),
-        "drift of sentence vectors": st.column_config.NumberColumn(format="%.3f"),
-        "seconds": st.column_config.NumberColumn(format="%.1f"),
-    })
-    st.caption(f"Trained on {result.train_size} labelled reviews, tested on {result.test_size} with unseen describing "
-               "words. Paraphrases found: of 24 sentences, how many find their own paraphrase among 24 others as their "
-               "nearest neighbour (the encoder's pre-trained skill); drift: 1 − cosine between each sentence's vector "
-               "before and after training (0: unchanged).")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "trainable parameters": st.column_config.NumberColumn(format="%d"),
+            "share trained": st.column_config.NumberColumn(format="percent"),
+            "test accuracy": st.column_config.NumberColumn(format="percent"),
+            "drift of sentence vectors": st.column_config.NumberColumn(format="%.3f"),
+            "seconds": st.column_config.NumberColumn(format="%.1f"),
+        },
+    )
+    st.caption(
+        f"Trained on {result.train_size} labelled reviews, tested on {result.test_size} with unseen describing "
+        "words. Paraphrases found: of 24 sentences, how many find their own paraphrase among 24 others as their "
+        "nearest neighbour (the encoder's pre-trained skill); drift: 1 − cosine between each sentence's vector "
+        "before and after training (0: unchanged)."
+    )
 
 
 def sweep_section(loaded, settings: FinetuneSettings) -> None:
@@ -219,7 +286,9 @@ def sweep_section(loaded, settings: FinetuneSettings) -> None:
     sizes = sorted(set(SWEEP_SIZES) | {settings.per_class})
     sized = {k: dataclasses.replace(settings, per_class=k) for k in sizes}
     missing = [k for k in sizes if runs.finished(sized[k]) is None]
-    if missing and st.button(f"Train at {', '.join(map(str, missing))} examples per class too", icon="📈", key="ft__sweep"):
+    if missing and st.button(
+        f"Train at {', '.join(map(str, missing))} examples per class too", icon="📈", key="ft__sweep"
+    ):
         live_slot = st.empty()
         for k in missing:
             view = watch(runs, runs.join(loaded, sized[k]), live_slot, f"{k} examples per class")
@@ -238,10 +307,16 @@ def sweep_section(loaded, settings: FinetuneSettings) -> None:
     if sum(len(pairs) for pairs in points.values()) == 0:
         st.caption("Train first: each size trained (by anyone in the class) adds its points here.")
         return
-    show_figure(charts.accuracy_by_examples_figure(points), name="finetune-by-examples",
-                table=charts.sweep_table(points), key="ft_by_examples")
-    st.caption("With a few examples, pre-trained strategies are far ahead; from scratch, the model stays near chance "
-               "on words it never saw, however many reviews of the training words it gets.")
+    show_figure(
+        charts.accuracy_by_examples_figure(points),
+        name="finetune-by-examples",
+        table=charts.sweep_table(points),
+        key="ft_by_examples",
+    )
+    st.caption(
+        "With a few examples, pre-trained strategies are far ahead; from scratch, the model stays near chance "
+        "on words it never saw, however many reviews of the training words it gets."
+    )
 
 
 def how_it_works_section(settings: FinetuneSettings) -> None:

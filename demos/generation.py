@@ -15,7 +15,6 @@ from models.generation import (
     DecodingSettings,
     Example,
     GenerationResult,
-    MAX_SEED,
     NextTokenDistribution,
     PreparedPrompt,
     ShotCurve,
@@ -37,10 +36,14 @@ from models.generation import (
     stream_generation,
 )
 from models.limits import (
+    MAX_ANSWER_CHARS,
     MAX_EXPERIMENT_SHOTS,
     MAX_FEW_SHOT_EXAMPLES,
     MAX_NEW_TOKENS,
+    MAX_PROMPT_CHARS,
     MAX_REPETITION_PENALTY,
+    MAX_SEED,
+    MAX_SEPARATOR_CHARS,
     MAX_TEMPERATURE,
     MAX_TEXT_CHARS,
     MAX_TOP_K,
@@ -142,8 +145,8 @@ def examples_table(examples: tuple[Example, ...]) -> tuple[list[Example], int]:
         hide_index=True,
         width="stretch",
         column_config={
-            "input": st.column_config.TextColumn("Input", max_chars=500),
-            "output": st.column_config.TextColumn("Output", max_chars=500),
+            "input": st.column_config.TextColumn("Input", max_chars=MAX_PROMPT_CHARS),
+            "output": st.column_config.TextColumn("Output", max_chars=MAX_PROMPT_CHARS),
         },
     )
     rows = [(cell_text(source), cell_text(target)) for source, target in zip(edited["input"], edited["output"])]
@@ -162,8 +165,12 @@ def show_sampling_filter(loaded, model_key: str, prompt: PreparedPrompt, setting
     ids, probs = cached_full_distribution(loaded, model_key, loaded.device, tuple(prompt.ids.tolist()), prompt)
     filtered = sampling_filter(ids, probs, settings)
     pieces = loaded.tokenizer.batch_decode(filtered.ids[:FILTER_BARS, None].tolist())
-    show_figure(sampling_filter_figure(filtered, pieces), name="sampling_filter",
-                table=sampling_filter_table(filtered, pieces), key="sampling_filter")
+    show_figure(
+        sampling_filter_figure(filtered, pieces),
+        name="sampling_filter",
+        table=sampling_filter_table(filtered, pieces),
+        key="sampling_filter",
+    )
     st.caption(
         "Temperature divides the logits before the softmax (below 1 sharpens, above 1 flattens); top-k keeps the k "
         "most likely tokens; top-p the fewest whose probabilities reach p. Sampling then draws from the filled bars, "
@@ -185,7 +192,9 @@ def cached_shot_scores(_loaded, model_key: str, device: str, set_key: str, k: in
 def describe_truncation(prompt: PreparedPrompt, max_new: int, context: int) -> str | None:
     notes = []
     if prompt.dropped_chars:
-        notes.append(f"the text was longer than {MAX_TEXT_CHARS:,} characters, so its first {prompt.dropped_chars:,} were cut")
+        notes.append(
+            f"the text was longer than {MAX_TEXT_CHARS:,} characters, so its first {prompt.dropped_chars:,} were cut"
+        )
     if prompt.dropped_tokens:
         notes.append(
             f"{prompt.total_tokens:,} tokens do not fit next to {max_new} new tokens in the {context:,}-token context, "
@@ -232,7 +241,9 @@ def show_result(result: GenerationResult, expected: str, fingerprint) -> None:
     if not steps:
         st.info("Stopped before the first token.")
         return
-    st.caption("Generated tokens, shaded by the model's probability of each (darker = more sure). Hover for alternatives.")
+    st.caption(
+        "Generated tokens, shaded by the model's probability of each (darker = more sure). Hover for alternatives."
+    )
     show_tokens([step.piece for step in steps], [step.probability for step in steps], chip_titles(steps))
     speed = f" · {result.decode_tokens_per_s:.1f} tokens/s after the first" if result.decode_tokens_per_s else ""
     st.caption(
@@ -271,11 +282,17 @@ def per_token_view(fingerprint) -> None:
     )
     left, right = st.columns(2)
     with left:
-        show_figure(figure_once((fingerprint, "alternatives", index), lambda: alternatives_figure(steps[index])),
-                    name="alternatives_at_step", table=alternatives_table(steps[index]))
+        show_figure(
+            figure_once((fingerprint, "alternatives", index), lambda: alternatives_figure(steps[index])),
+            name="alternatives_at_step",
+            table=alternatives_table(steps[index]),
+        )
     with right:
-        show_figure(figure_once((fingerprint, "token probabilities", len(steps)), lambda: token_probability_figure(result)),
-                    name="token_probabilities", table=token_probability_table(result))
+        show_figure(
+            figure_once((fingerprint, "token probabilities", len(steps)), lambda: token_probability_figure(result)),
+            name="token_probabilities",
+            table=token_probability_table(result),
+        )
     url.write()
 
 
@@ -309,7 +326,7 @@ def generate_tab(loaded, model_key, prompt, settings, expected) -> None:
 
 def shots_tab(loaded, model_key, task, examples, query, separator, few_k, settings, expected) -> None:
     if not query.strip():
-        st.info("This needs a query: the line the model completes after the examples (e.g. \"cheese\").")
+        st.info('This needs a query: the line the model completes after the examples (e.g. "cheese").')
         return
     ks = sorted({0, min(1, len(examples)), min(few_k, len(examples))})
     st.caption(
@@ -319,18 +336,25 @@ def shots_tab(loaded, model_key, task, examples, query, separator, few_k, settin
     context = loaded.entry.context_length
     prompts = [
         prepare_prompt(
-            loaded.tokenizer, build_prompt(task, examples, query, k, separator),
-            max_new_tokens=settings.max_new_tokens, context_length=context,
+            loaded.tokenizer,
+            build_prompt(task, examples, query, k, separator),
+            max_new_tokens=settings.max_new_tokens,
+            context_length=context,
         )
         for k in ks
     ]
     fingerprint = (model_key, loaded.device, tuple(tuple(p.ids.tolist()) for p in prompts), settings, expected)
     if st.button("Compare side by side", icon="⚖️", key="gen__compare"):
         with st.spinner("Generating for each k…"):
-            results = [collect_generation(loaded.tokenizer, p, list(stream_generation(loaded, p, settings))) for p in prompts]
+            results = [
+                collect_generation(loaded.tokenizer, p, list(stream_generation(loaded, p, settings))) for p in prompts
+            ]
             scores = (
-                score_answers(loaded, [p.text for p in prompts], [answer_continuation(expected, separator)] * len(prompts))
-                if expected.strip() else None
+                score_answers(
+                    loaded, [p.text for p in prompts], [answer_continuation(expected, separator)] * len(prompts)
+                )
+                if expected.strip()
+                else None
             )
         st.session_state[COMPARISON_KEY] = {"fingerprint": fingerprint, "results": results, "scores": scores}
     state = st.session_state.get(COMPARISON_KEY)
@@ -339,8 +363,11 @@ def shots_tab(loaded, model_key, task, examples, query, separator, few_k, settin
     for column, k, result, index in zip(st.columns(len(ks)), ks, state["results"], range(len(ks))):
         with column, st.container(border=True):
             st.markdown(f"**k = {k}** ({len(result.prompt.ids)} prompt tokens)")
-            show_tokens([step.piece for step in result.steps], [step.probability for step in result.steps],
-                        chip_titles(result.steps))
+            show_tokens(
+                [step.piece for step in result.steps],
+                [step.probability for step in result.steps],
+                chip_titles(result.steps),
+            )
             st.text(f"Answer: {result.answer!r}")
             if state["scores"] is not None:
                 scores = state["scores"]
@@ -352,7 +379,9 @@ def shots_tab(loaded, model_key, task, examples, query, separator, few_k, settin
 
 def experiment_tab(loaded, model_key) -> None:
     set_key = st.selectbox(
-        "Labelled set", options=list(LABELLED), format_func=lambda key: LABELLED[key].title,
+        "Labelled set",
+        options=list(LABELLED),
+        format_func=lambda key: LABELLED[key].title,
         key=url.choice("set", default=next(iter(LABELLED)), options=list(LABELLED)),
     )
     labelled = LABELLED[set_key]
@@ -369,7 +398,8 @@ def experiment_tab(loaded, model_key) -> None:
                 + [("item", e.input, e.output) for e in labelled.items],
                 columns=["role", "input", "answer"],
             ),
-            hide_index=True, width="stretch",
+            hide_index=True,
+            width="stretch",
         )
     run = (model_key, loaded.device, set_key)
     if st.button(f"Run k = 0…{ks[-1]}", icon="📈", key="gen__experiment_run"):
@@ -383,7 +413,9 @@ def experiment_tab(loaded, model_key) -> None:
         return
     scores = [cached_shot_scores(loaded, model_key, loaded.device, set_key, k) for k in ks]
     curve = ShotCurve.from_scores(ks, scores)
-    show_figure(shot_curve_figure(curve, labelled), name=f"few_shot_curve_{set_key}", table=shot_curve_table(curve, labelled))
+    show_figure(
+        shot_curve_figure(curve, labelled), name=f"few_shot_curve_{set_key}", table=shot_curve_table(curve, labelled)
+    )
     st.caption(
         f"Bars: ±1 standard error over the {len(labelled.items)} items (they are a sample of the task). Where the "
         "bars of two k overlap, this set cannot tell those k apart: more items would."
@@ -392,6 +424,7 @@ def experiment_tab(loaded, model_key) -> None:
 
 # ---------------------------------------------------------------------------------------
 # The page
+
 
 def generation_page() -> None:
     """Lay out the page. A function, not module code: widget callbacks keep the page's globals alive
@@ -406,12 +439,17 @@ def generation_page() -> None:
     causal_models = [entry.key for entry in models_of("causal-lm")]
     top = st.columns([1, 2])
     model_key = top[0].selectbox(
-        "Model", options=causal_models, format_func=lambda key: get_entry(key).display_name,
+        "Model",
+        options=causal_models,
+        format_func=lambda key: get_entry(key).display_name,
         key=url.choice("model", default=default_model("causal-lm").key, options=causal_models),
     )
     preset_key = top[1].selectbox(
-        "Preset from the course", options=list(PRESETS), format_func=lambda key: PRESETS[key].title,
-        key=url.choice("preset", default=next(iter(PRESETS)), options=list(PRESETS)), on_change=apply_preset,
+        "Preset from the course",
+        options=list(PRESETS),
+        format_func=lambda key: PRESETS[key].title,
+        key=url.choice("preset", default=next(iter(PRESETS)), options=list(PRESETS)),
+        on_change=apply_preset,
     )
     preset = PRESETS[preset_key]
     defaults = preset_values(preset)
@@ -424,67 +462,111 @@ def generation_page() -> None:
     with builder:
         st.subheader("1 · Prompt builder")
         task = st.text_area(
-            "Task description (or a free prompt)", key=url.text("task", default=defaults["task"]),
-            max_chars=MAX_TEXT_CHARS, height=90,
+            "Task description (or a free prompt)",
+            key=url.text("task", default=defaults["task"]),
+            max_chars=MAX_TEXT_CHARS,
+            height=90,
         )
         st.markdown("**Examples** (edit cells; add or delete rows)")
         table_examples, incomplete = examples_table(url_examples(defaults["examples"]))
         st.session_state[url.key("examples")] = examples_to_json(table_examples)
         query_column, answer_column = st.columns(2)
-        query = query_column.text_input("Query", key=url.text("query", default=defaults["query"]), max_chars=500)
+        query = query_column.text_input(
+            "Query",
+            key=url.text("query", default=defaults["query"], max_chars=MAX_PROMPT_CHARS),
+            max_chars=MAX_PROMPT_CHARS,
+        )
         expected = answer_column.text_input(
-            "Expected answer (optional)", key=url.text("answer", default=defaults["answer"]), max_chars=200,
+            "Expected answer (optional)",
+            key=url.text("answer", default=defaults["answer"], max_chars=MAX_ANSWER_CHARS),
+            max_chars=MAX_ANSWER_CHARS,
             help="Used to mark answers right or wrong and to score P(expected answer).",
         )
         shots_column, k_column = st.columns([2, 1])
         shots = shots_column.radio(
-            "Shots", options=list(SHOTS), format_func=SHOTS.get, horizontal=True,
+            "Shots",
+            options=list(SHOTS),
+            format_func=SHOTS.get,
+            horizontal=True,
             key=url.choice("shots", default=defaults["shots"], options=list(SHOTS)),
         )
         few_k = k_column.number_input(
-            "few = k", min_value=2, max_value=MAX_FEW_SHOT_EXAMPLES, step=1,
+            "few = k",
+            min_value=2,
+            max_value=MAX_FEW_SHOT_EXAMPLES,
+            step=1,
             key=url.int("k", default=defaults["k"], lo=2, hi=MAX_FEW_SHOT_EXAMPLES),
         )
         with more_controls("Format"):
             separator = st.text_input(
-                "Separator between input and output", key=url.text("sep", default=defaults["sep"]), max_chars=10,
+                "Separator between input and output",
+                key=url.text("sep", default=defaults["sep"], max_chars=MAX_SEPARATOR_CHARS),
+                max_chars=MAX_SEPARATOR_CHARS,
                 help='The course writes "sea otter => loutre de mer"; the GPT-3 slide uses "thanks -> merci".',
             )
 
     st.subheader("2 · Decoding")
     controls = st.columns([1.7, 1.7, 1.6, 1])
     decoding = controls[0].radio(
-        "Decoding", options=list(DECODING), format_func=DECODING.get, horizontal=True,
+        "Decoding",
+        options=list(DECODING),
+        format_func=DECODING.get,
+        horizontal=True,
         key=url.choice("decode", default="greedy", options=list(DECODING)),
     )
     max_new = controls[1].slider(
-        "Max new tokens", MIN_NEW_TOKENS, MAX_NEW_TOKENS,
+        "Max new tokens",
+        MIN_NEW_TOKENS,
+        MAX_NEW_TOKENS,
         key=url.int("max_new", default=defaults["max_new"], lo=MIN_NEW_TOKENS, hi=MAX_NEW_TOKENS),
     )
     stop_at_newline = controls[2].toggle(
-        "Stop at newline", key=url.bool("stop_nl", default=defaults["stop_nl"]),
+        "Stop at newline",
+        key=url.bool("stop_nl", default=defaults["stop_nl"]),
         help="For few-shot answers: stop when the answer line ends.",
     )
     seed = controls[3].number_input(
-        "Seed", min_value=0, max_value=MAX_SEED, step=1, key=url.int("seed", default=0, lo=0, hi=MAX_SEED),
+        "Seed",
+        min_value=0,
+        max_value=MAX_SEED,
+        step=1,
+        key=url.int("seed", default=0, lo=0, hi=MAX_SEED),
         help="The same seed reproduces the same sample; it is kept in the link.",
     )
     with more_controls("Sampling settings"):
         sampling = st.columns(4)
         temperature = sampling[0].slider(
-            "Temperature", 0.0, MAX_TEMPERATURE, step=0.05, key=url.float("temp", default=1.0, lo=0.0, hi=MAX_TEMPERATURE),
-            disabled=decoding == "greedy", help="Divides the logits: below 1 sharpens, above 1 flattens. 0 means greedy.",
+            "Temperature",
+            0.0,
+            MAX_TEMPERATURE,
+            step=0.05,
+            key=url.float("temp", default=1.0, lo=0.0, hi=MAX_TEMPERATURE),
+            disabled=decoding == "greedy",
+            help="Divides the logits: below 1 sharpens, above 1 flattens. 0 means greedy.",
         )
         top_k = sampling[1].number_input(
-            "Top-k (0 = off)", min_value=0, max_value=MAX_TOP_K, step=1, key=url.int("top_k", default=50, lo=0, hi=MAX_TOP_K),
-            disabled=decoding == "greedy", help="Sample only among the k most likely tokens.",
+            "Top-k (0 = off)",
+            min_value=0,
+            max_value=MAX_TOP_K,
+            step=1,
+            key=url.int("top_k", default=50, lo=0, hi=MAX_TOP_K),
+            disabled=decoding == "greedy",
+            help="Sample only among the k most likely tokens.",
         )
         top_p = sampling[2].slider(
-            "Top-p (1 = off)", 0.0, 1.0, step=0.01, key=url.float("top_p", default=1.0, lo=0.0, hi=1.0),
-            disabled=decoding == "greedy", help="Sample among the most likely tokens whose probabilities add up to p.",
+            "Top-p (1 = off)",
+            0.0,
+            1.0,
+            step=0.01,
+            key=url.float("top_p", default=1.0, lo=0.0, hi=1.0),
+            disabled=decoding == "greedy",
+            help="Sample among the most likely tokens whose probabilities add up to p.",
         )
         repetition_penalty = sampling[3].slider(
-            "Repetition penalty (1 = off)", 1.0, MAX_REPETITION_PENALTY, step=0.05,
+            "Repetition penalty (1 = off)",
+            1.0,
+            MAX_REPETITION_PENALTY,
+            step=0.05,
             key=url.float("rep", default=1.0, lo=1.0, hi=MAX_REPETITION_PENALTY),
             help="Makes tokens already in the text less likely (greedy too).",
         )
@@ -504,9 +586,14 @@ def generation_page() -> None:
     settings = None
     try:
         settings = DecodingSettings(
-            sample=decoding == "sample", temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
-            repetition_penalty=float(repetition_penalty), max_new_tokens=int(max_new),
-            stop_at_newline=bool(stop_at_newline), seed=int(seed),
+            sample=decoding == "sample",
+            temperature=float(temperature),
+            top_k=int(top_k),
+            top_p=float(top_p),
+            repetition_penalty=float(repetition_penalty),
+            max_new_tokens=int(max_new),
+            stop_at_newline=bool(stop_at_newline),
+            seed=int(seed),
         )
     except ValueError as error:
         notices.warning(f"Decoding settings not valid: {error}. Adjust them above.")
@@ -520,9 +607,13 @@ def generation_page() -> None:
         if not prompt_text.strip():
             st.info("The prompt is empty: write a task description, add examples or type a query (or pick a preset).")
         else:
-            prompt = prepare_prompt(loaded.tokenizer, prompt_text, max_new_tokens=int(max_new), context_length=entry.context_length)
+            prompt = prepare_prompt(
+                loaded.tokenizer, prompt_text, max_new_tokens=int(max_new), context_length=entry.context_length
+            )
             long_prompt = prompt.text.count("\n") > 14 or len(prompt.text) > 1200
-            st.code(prompt.text, language=None, wrap_lines=True, height=PROMPT_VIEW_HEIGHT if long_prompt else "content")
+            st.code(
+                prompt.text, language=None, wrap_lines=True, height=PROMPT_VIEW_HEIGHT if long_prompt else "content"
+            )
             st.caption(
                 f"{len(prompt.ids)} tokens · k = {k} example{'s' if k != 1 else ''} · "
                 f"{entry.display_name}'s context holds {entry.context_length:,} tokens"
@@ -534,8 +625,11 @@ def generation_page() -> None:
                 show_tokens(prompt.pieces)
             ids = tuple(prompt.ids.tolist())
             distribution = next_tokens(loaded, model_key, prompt)
-            show_figure(figure_once((model_key, ids, "next token"), lambda: next_token_figure(distribution)),
-                        name="next_token_distribution", table=next_token_table(distribution))
+            show_figure(
+                figure_once((model_key, ids, "next token"), lambda: next_token_figure(distribution)),
+                name="next_token_distribution",
+                table=next_token_table(distribution),
+            )
     if prompt is not None and settings is not None:
         with filter_view:
             show_sampling_filter(loaded, model_key, prompt, settings)

@@ -22,7 +22,11 @@ for index, demo in enumerate(DEMOS):
         st.caption(demo.teaches)
 
 st.subheader("Models")
-_WHERE = {"local-dir": "on disk (local folder)", "package": "on disk (installed package)", "cache": "on disk (Hugging Face cache)"}
+_WHERE = {
+    "local-dir": "on disk (local folder)",
+    "package": "on disk (installed package)",
+    "cache": "on disk (Hugging Face cache)",
+}
 statuses = all_model_status()
 rows = []
 for entry in MODELS:
@@ -49,14 +53,19 @@ st.dataframe(
         "Licence": st.column_config.TextColumn(width="small"),
     },
 )
-st.caption(f"Models run on: {current_device().label}. Default models together: "
-           f"{sum(e.size_mb for e in MODELS if e.is_default):,} MB of weights.")
+st.caption(
+    f"Models run on: {current_device().label}. Default models together: "
+    f"{sum(e.size_mb for e in MODELS if e.is_default):,} MB of weights."
+)
 
 st.subheader("Before class: prefetch the models")
 st.markdown(
     "Classroom Wi-Fi is the weakest link. On a machine with internet, download every default model once; "
     "the app then starts without touching the network:"
 )
-st.code(f"{PREFETCH_COMMAND}                      # into the Hugging Face cache\n"
-        f"{PREFETCH_COMMAND} --dir ./local_models  # or into a folder you can copy to a USB stick\n"
-        f"{MODEL_DIR_ENV}=./local_models streamlit run app.py", language="bash")
+st.code(
+    f"{PREFETCH_COMMAND}                      # into the Hugging Face cache\n"
+    f"{PREFETCH_COMMAND} --dir ./local_models  # or into a folder you can copy to a USB stick\n"
+    f"{MODEL_DIR_ENV}=./local_models streamlit run app.py",
+    language="bash",
+)

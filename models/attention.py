@@ -360,8 +360,7 @@ def _attention_batch(loaded: LoadedModel, requests: list[np.ndarray]) -> list[np
     return [stacked[:, index, :, : len(row), : len(row)].float().cpu().numpy() for index, row in enumerate(requests)]
 
 
-ATTENTION = BatchKind("attention", _attention_batch, max_cost=ENGINE_ATTENTION_BATCH_TOKENS,
-                      cost=len, padded=True)
+ATTENTION = BatchKind("attention", _attention_batch, max_cost=ENGINE_ATTENTION_BATCH_TOKENS, cost=len, padded=True)
 
 
 def attention_for_text(loaded: LoadedModel, text: str, *, max_tokens: int | None = None) -> AttentionResult:
@@ -423,14 +422,18 @@ def _query_key_projections(model: torch.nn.Module, layer: int) -> tuple[torch.nn
     raise ValueError(f"No query/key projections known for {type(model).__name__}.")
 
 
-def _query_key_batch(loaded: LoadedModel, requests: list[tuple[np.ndarray, int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+def _query_key_batch(
+    loaded: LoadedModel, requests: list[tuple[np.ndarray, int]]
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """For each (input ids, layer): that layer's queries and keys, (n, hidden) each, captured by forward hooks."""
     results = []
     for input_ids, layer in requests:
         modules, split = _query_key_projections(loaded.model, layer)
         outputs: dict[torch.nn.Module, torch.Tensor] = {}
-        handles = [module.register_forward_hook(lambda module, args, output: outputs.__setitem__(module, output))
-                   for module in (modules if isinstance(modules, tuple) else (modules,))]
+        handles = [
+            module.register_forward_hook(lambda module, args, output: outputs.__setitem__(module, output))
+            for module in (modules if isinstance(modules, tuple) else (modules,))
+        ]
         try:
             with torch.inference_mode():
                 loaded.model(input_ids=torch.as_tensor(input_ids, device=loaded.device).unsqueeze(0))
@@ -450,8 +453,9 @@ def layer_queries_and_keys(loaded: LoadedModel, input_ids: np.ndarray, layer: in
     return engine_for(loaded).call(QUERY_KEY, (np.asarray(input_ids, dtype=np.int64), layer))
 
 
-def query_key_view(result: AttentionResult, queries: np.ndarray, keys: np.ndarray, layer: int, head: int,
-                   query_index: int) -> QueryKeyView:
+def query_key_view(
+    result: AttentionResult, queries: np.ndarray, keys: np.ndarray, layer: int, head: int, query_index: int
+) -> QueryKeyView:
     """Row `query_index` of (layer, head) in `result`, rebuilt from that layer's queries and keys."""
     _check_layer(result, layer)
     if not 0 <= head < result.heads:
@@ -526,7 +530,12 @@ def _check_layer(result: AttentionResult, layer: int) -> None:
 
 
 def attention_view(
-    result: AttentionResult, layer: int, head: HeadChoice, *, hide: bool = False, merge: bool = False,
+    result: AttentionResult,
+    layer: int,
+    head: HeadChoice,
+    *,
+    hide: bool = False,
+    merge: bool = False,
     hide_sink: bool = False,
 ) -> AttentionView:
     """One layer's attention: one head, or the mean or max over its heads.
@@ -651,8 +660,13 @@ class Links:
 
 
 def head_lines(
-    result: AttentionResult, layer: int, heads: tuple[int, ...] | list[int], *, hide: bool = False,
-    merge: bool = False, hide_sink: bool = False,
+    result: AttentionResult,
+    layer: int,
+    heads: tuple[int, ...] | list[int],
+    *,
+    hide: bool = False,
+    merge: bool = False,
+    hide_sink: bool = False,
 ) -> HeadLines:
     """The heads `heads` of `layer`, hidden and merged like every other view."""
     _check_layer(result, layer)
@@ -666,7 +680,11 @@ def head_lines(
 
 
 def visible_links(
-    lines: HeadLines, *, min_weight: float, query: int | None = None, key: int | None = None,
+    lines: HeadLines,
+    *,
+    min_weight: float,
+    query: int | None = None,
+    key: int | None = None,
     max_links: int = MAX_HEAD_VIEW_LINKS,
 ) -> Links:
     """The lines at least `min_weight` thick, the strongest `max_links` of them; only one query token's (its
@@ -693,7 +711,9 @@ def strongest_keys(lines: HeadLines, count: int) -> list[list[tuple[int, float]]
 # Induction heads
 
 
-def repeated_random_tokens(vocab_size: int, period: int, seed: int, *, bos_id: int, avoid: tuple[int, ...] = ()) -> np.ndarray:
+def repeated_random_tokens(
+    vocab_size: int, period: int, seed: int, *, bos_id: int, avoid: tuple[int, ...] = ()
+) -> np.ndarray:
     """[BOS] then `period` distinct random token ids, twice: (2·period + 1,) int64, the same for the same seed.
 
     Distinct ids make "the token after the earlier occurrence" unique.
@@ -767,7 +787,10 @@ INDUCTION = BatchKind("induction", _induction_batch, max_cost=1)
 def top_heads(scores: np.ndarray, count: int) -> list[tuple[int, int, float]]:
     """The `count` highest (layer, head, score) of a (layers, heads) array, best first."""
     order = np.argsort(scores, axis=None)[::-1][:count]
-    return [(int(layer), int(head), float(scores[layer, head])) for layer, head in zip(*np.unravel_index(order, scores.shape))]
+    return [
+        (int(layer), int(head), float(scores[layer, head]))
+        for layer, head in zip(*np.unravel_index(order, scores.shape))
+    ]
 
 
 def induction_view(result: InductionResult, layer: int, head: int) -> AttentionView:

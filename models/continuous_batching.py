@@ -218,8 +218,9 @@ class TailBuffer:
     n sequences, and a decode step reads them as one slice, without copying.
     """
 
-    def __init__(self, prefix: Prefix | None, shape: tuple[int, int, int], tokens: int, dtype: torch.dtype,
-                 device: str) -> None:
+    def __init__(
+        self, prefix: Prefix | None, shape: tuple[int, int, int], tokens: int, dtype: torch.dtype, device: str
+    ) -> None:
         self.prefix = prefix
         self.layers, self.heads, self.head_dim = shape
         self.tokens = tokens
@@ -452,8 +453,9 @@ def _step_forward(model: torch.nn.Module, plan: _Plan, device: str) -> torch.Ten
     return model.lm_head(transformer.ln_f(hidden.index_select(0, rows))).float()
 
 
-def _attend(prefix: Prefix | None, layer: int, queries: torch.Tensor, own_scores: torch.Tensor,
-            own_apply, scaling: float) -> torch.Tensor:
+def _attend(
+    prefix: Prefix | None, layer: int, queries: torch.Tensor, own_scores: torch.Tensor, own_apply, scaling: float
+) -> torch.Tensor:
     """Attention output (heads, m, head_dim) for queries (heads, m, head_dim) over the prefix and their own keys.
 
     `own_scores` (heads, m, own) are already scaled and masked; `own_apply(weights)` multiplies the weights
@@ -691,8 +693,9 @@ class DecodeLane:
             if not request.greedy:
                 sequence.generator = torch.Generator(device=self.device).manual_seed(request.seed)
             if request.processors:
-                sequence.history = torch.empty(len(request.prompt) + request.max_new_tokens, dtype=torch.long,
-                                               device=self.device)
+                sequence.history = torch.empty(
+                    len(request.prompt) + request.max_new_tokens, dtype=torch.long, device=self.device
+                )
                 sequence.history[: len(request.prompt)] = torch.tensor(request.prompt, dtype=torch.long)
         return True
 
@@ -785,7 +788,7 @@ class DecodeLane:
     def _advance(self, plan: _Plan, logits: dict[tuple[int, int], torch.Tensor]) -> None:
         """Record what the step computed: filled counts, published prefixes, scores, chosen tokens."""
         alive = {id(sequence) for sequence in self.active}
-        for buffer, members in plan.decode:
+        for _buffer, members in plan.decode:
             for sequence in members:
                 sequence.filled += 1
         for sequence, size in plan.chunks:
@@ -828,8 +831,9 @@ class DecodeLane:
         if request.answer_length == 0:
             best = log_probs.topk(request.top)
             entropy = float(-(log_probs.exp() * log_probs).sum() / math.log(2))
-            sequence.scores = [Distribution(best.indices.cpu().numpy(), best.values.exp().cpu().numpy().astype(np.float32),
-                                            entropy)]
+            sequence.scores = [
+                Distribution(best.indices.cpu().numpy(), best.values.exp().cpu().numpy().astype(np.float32), entropy)
+            ]
             return
         target = request.prompt[sequence.offset + position + 1]
         argmax = int(log_probs.argmax())
@@ -869,8 +873,20 @@ class DecodeLane:
                     failed.add(index)
                     self._drop(sequences[index])
                     sequences[index].ticket.fail(request_failed(error))
-        rows = torch.cat([tokens[:, None].to(probs.dtype), probs.gather(1, tokens[:, None]), filtered[:, None],
-                          top.indices.to(probs.dtype), top.values], dim=1).cpu().numpy()
+        rows = (
+            torch.cat(
+                [
+                    tokens[:, None].to(probs.dtype),
+                    probs.gather(1, tokens[:, None]),
+                    filtered[:, None],
+                    top.indices.to(probs.dtype),
+                    top.values,
+                ],
+                dim=1,
+            )
+            .cpu()
+            .numpy()
+        )
         for index, sequence in enumerate(sequences):
             if index not in failed:
                 self._emit(sequence, rows[index], most, now)
@@ -879,10 +895,12 @@ class DecodeLane:
         processors = group[0].request.processors
         lengths = [len(sequence.request.prompt) + sequence.generated for sequence in group]
         longest = max(lengths)
-        history = torch.stack([
-            torch.cat([sequence.history[:length], sequence.history[:1].expand(longest - length)])
-            for sequence, length in zip(group, lengths)
-        ])
+        history = torch.stack(
+            [
+                torch.cat([sequence.history[:length], sequence.history[:1].expand(longest - length)])
+                for sequence, length in zip(group, lengths)
+            ]
+        )
         index = torch.tensor(indices, device=logits.device)
         scores = processors(history, logits[index])
         chosen_probs = scores.softmax(-1)

@@ -43,6 +43,8 @@ from numpy.polynomial import legendre
 from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
 
+from models.limits import MAX_SEED
+
 # ----------------------------------------------------------------------------------------------
 # Limits (slider bounds). Settings outside them raise ValueError, so a page that uses these as its
 # slider limits never sees one. They are sized so the slowest allowed run stays interactive
@@ -66,7 +68,6 @@ MAX_TEST_POINTS = 1000
 MAX_RIDGES = 4  # ridge values compared in one run
 MAX_RIDGE = 1e3
 MAX_SIGNAL = 10.0  # ‖β‖ in the linear model
-MAX_SEED = 2**32 - 1
 
 # Results
 ERROR_CAP = 1e3  # errors above this (in squared target units) are clipped and flagged
@@ -440,8 +441,7 @@ def simulate_bias_variance(settings: BiasVarianceSettings) -> BiasVarianceResult
         spread_capacity = min(s.spread_capacity, s.n_train)
         if spread_capacity != s.spread_capacity:
             notes.append(
-                f"k = {s.spread_capacity} exceeds the {s.n_train} training points; "
-                f"showing k = {spread_capacity}."
+                f"k = {s.spread_capacity} exceeds the {s.n_train} training points; showing k = {spread_capacity}."
             )
         predict = _knn_predictions
 
@@ -547,9 +547,7 @@ def _knn_ks(n_train: int) -> np.ndarray:
     return np.unique(np.round(np.geomspace(1, n_train, 40)).astype(int))[::-1]
 
 
-def _knn_predictions(
-    x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, ks: np.ndarray
-) -> np.ndarray:
+def _knn_predictions(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, ks: np.ndarray) -> np.ndarray:
     """k-nearest-neighbour regression (mean label of the k closest training points) for every k.
 
     x_train, y_train (R, n); x_eval (E,) or (R, E); ks (C,) each in [1, n] -> predictions (C, R, E).
@@ -821,11 +819,19 @@ def simulate_fit_path(settings: FitPathSettings) -> FitPath:
     test_error, n_clipped = _clip_errors(test_error)
     train_error, _ = _clip_errors(train_error)
     return FitPath(
-        settings=s, n_features=n_features, threshold=s.n_train, x_train=x_train, y_train=y_train, grid_x=grid_x,
-        grid_target=grid_target, fitted=np.clip(np.nan_to_num(fitted), -STEP_CURVE_LIMIT, STEP_CURVE_LIMIT),
-        train_error=train_error, test_error=test_error,
+        settings=s,
+        n_features=n_features,
+        threshold=s.n_train,
+        x_train=x_train,
+        y_train=y_train,
+        grid_x=grid_x,
+        grid_target=grid_target,
+        fitted=np.clip(np.nan_to_num(fitted), -STEP_CURVE_LIMIT, STEP_CURVE_LIMIT),
+        train_error=train_error,
+        test_error=test_error,
         weight_norm=np.minimum(np.nan_to_num(weight_norm, nan=ERROR_CAP, posinf=ERROR_CAP), 1e12),
-        noise_var=s.noise_sd**2, clipped=n_clipped > 0,
+        noise_var=s.noise_sd**2,
+        clipped=n_clipped > 0,
         note=_clip_note(n_clipped, test_error.size, "test errors (one per p)", _THRESHOLD_BLOWUP),
     )
 
@@ -997,9 +1003,7 @@ def simulate_linear_model(settings: LinearModelSettings) -> LinearModelResult:
         theory_risk_fine=_theory_per_ridge(theory_gamma, s, ridges),
         noise_var=s.noise_sd**2,
         clipped=n_clipped + n_train_clipped > 0,
-        note=_clip_note(
-            n_clipped, risk.size, "excess risks (one per repeat and sweep point)", _THRESHOLD_BLOWUP
-        ),
+        note=_clip_note(n_clipped, risk.size, "excess risks (one per repeat and sweep point)", _THRESHOLD_BLOWUP),
     )
 
 
@@ -1025,9 +1029,7 @@ def _linear_feature_sweep(
     targets = np.stack([x[:, :p] @ beta for p, beta in zip(sizes, betas)], axis=-1) + noise[:, None]  # (n, G)
     coefs = fit_nested(x, targets, sizes, n * ridges)
     risk = np.stack([np.sum((c - beta[:, None]) ** 2, axis=0) for c, beta in zip(coefs, betas)], axis=-1)
-    train = np.stack(
-        [_mse(x[:, :p] @ c, targets[:, i]) for i, (p, c) in enumerate(zip(sizes, coefs))], axis=-1
-    )
+    train = np.stack([_mse(x[:, :p] @ c, targets[:, i]) for i, (p, c) in enumerate(zip(sizes, coefs))], axis=-1)
     return risk, train
 
 

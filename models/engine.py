@@ -259,8 +259,12 @@ class Engine:
         lane.add(ticket)
         return self.wait_for(ticket, lane, requester)
 
-    def call_many(self, kind: BatchKind[Payload, Result], payloads: list[Payload],
-                  progress: Callable[[int, int], None] | None = None) -> list[Result]:
+    def call_many(
+        self,
+        kind: BatchKind[Payload, Result],
+        payloads: list[Payload],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[Result]:
         """Run several payloads of one request (the chunks of a long job): they queue together and are taken
         a few at a time between other sessions' requests. `progress(done, total)` follows them in order."""
         if self.is_worker():
@@ -307,8 +311,9 @@ class Engine:
                 waiting += lane_waiting
                 answered += lane_answered
                 stopped += lane_stopped
-            return EngineLoad(running=running, waiting=waiting, busy=self._worker is not None,
-                              answered=answered, stopped=stopped)
+            return EngineLoad(
+                running=running, waiting=waiting, busy=self._worker is not None, answered=answered, stopped=stopped
+            )
 
 
 # ---------------------------------------------------------------------------------------
@@ -363,8 +368,9 @@ class BatchLane:
                 break
             ahead += 1
             cost_ahead += other.cost
-        return QueueStatus(ahead=ahead + len(self.running), eta_s=(cost_ahead + ticket.cost) * self.seconds_per_cost,
-                           running=False)
+        return QueueStatus(
+            ahead=ahead + len(self.running), eta_s=(cost_ahead + ticket.cost) * self.seconds_per_cost, running=False
+        )
 
     def _take(self) -> list[Ticket]:
         """Sessions in turn, oldest request first, until the cost budget is spent (always at least one)."""

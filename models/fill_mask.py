@@ -261,8 +261,9 @@ def _mask_logits_batch(loaded: LoadedModel, requests: list[tuple[np.ndarray, tup
     return list(logits.split([len(rows) for _, rows in requests]))
 
 
-MASK_LOGITS = BatchKind("mask logits", _mask_logits_batch, max_cost=ENGINE_BATCH_TOKENS,
-                        cost=lambda request: len(request[0]), padded=True)
+MASK_LOGITS = BatchKind(
+    "mask logits", _mask_logits_batch, max_cost=ENGINE_BATCH_TOKENS, cost=lambda request: len(request[0]), padded=True
+)
 
 
 @dataclass(frozen=True)
@@ -517,8 +518,9 @@ class MlmTally:
         return self.picked_per_draw / self.maskable
 
 
-def tally_mlm_rule(tokenizer, sentence: SentenceTokens, *, draws: int, select_rate: float = MLM_SELECT_RATE,
-                   first_seed: int = 0) -> MlmTally:
+def tally_mlm_rule(
+    tokenizer, sentence: SentenceTokens, *, draws: int, select_rate: float = MLM_SELECT_RATE, first_seed: int = 0
+) -> MlmTally:
     """Apply `corrupt_for_mlm` with `draws` consecutive seeds and count what the rule did each time."""
     if not 1 <= draws <= MAX_MLM_DRAWS:
         raise ValueError(f"draws must be between 1 and {MAX_MLM_DRAWS}, not {draws}")
@@ -526,8 +528,9 @@ def tally_mlm_rule(tokenizer, sentence: SentenceTokens, *, draws: int, select_ra
     for draw in range(draws):
         actions = corrupt_for_mlm(tokenizer, sentence, seed=first_seed + draw, select_rate=select_rate).actions
         counts[draw] = [actions.count(action) for action in MLM_ACTIONS]
-    return MlmTally(counts=counts, maskable=len(sentence.maskable), picked_per_draw=int(counts[0].sum()),
-                    select_rate=select_rate)
+    return MlmTally(
+        counts=counts, maskable=len(sentence.maskable), picked_per_draw=int(counts[0].sum()), select_rate=select_rate
+    )
 
 
 @dataclass(frozen=True)

@@ -87,14 +87,18 @@ class FinetuneSettings:
         if not self.strategies or any(strategy not in STRATEGIES for strategy in self.strategies):
             raise ValueError(f"Pick one or more strategies among {', '.join(STRATEGIES)}.")
         if not 1 <= self.per_class <= MAX_FINETUNE_PER_CLASS:
-            raise ValueError(f"Labelled examples per class must be between 1 and {MAX_FINETUNE_PER_CLASS}, "
-                             f"not {self.per_class}: a model cannot learn a class it has never seen.")
+            raise ValueError(
+                f"Labelled examples per class must be between 1 and {MAX_FINETUNE_PER_CLASS}, "
+                f"not {self.per_class}: a model cannot learn a class it has never seen."
+            )
         if not 1 <= self.epochs <= MAX_FINETUNE_EPOCHS:
             raise ValueError(f"Epochs must be between 1 and {MAX_FINETUNE_EPOCHS}, not {self.epochs}.")
         for name, value in (("head", self.head_lr), ("encoder", self.encoder_lr)):
             if not (math.isfinite(value) and MIN_FINETUNE_LR <= value <= MAX_FINETUNE_LR):
-                raise ValueError(f"The {name} learning rate must be between {MIN_FINETUNE_LR:g} and "
-                                 f"{MAX_FINETUNE_LR:g}, not {value:g}.")
+                raise ValueError(
+                    f"The {name} learning rate must be between {MIN_FINETUNE_LR:g} and "
+                    f"{MAX_FINETUNE_LR:g}, not {value:g}."
+                )
         if not 1 <= self.lora_rank <= 64 or self.top_layers < 1 or self.batch_size < 1 or self.seed < 0:
             raise ValueError("LoRA rank must be 1–64, top layers and batch size at least 1, the seed not negative.")
 
@@ -232,8 +236,9 @@ class Batch:
 
 
 def tokenize(tokenizer: Any, examples: list[tuple[str, int]] | tuple[tuple[str, int], ...]) -> Batch:
-    encoded = tokenizer([text for text, _ in examples], padding=True, truncation=True, max_length=MAX_TOKENS,
-                        return_tensors="pt")
+    encoded = tokenizer(
+        [text for text, _ in examples], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+    )
     return Batch(encoded["input_ids"], encoded["attention_mask"], torch.tensor([label for _, label in examples]))
 
 
@@ -270,8 +275,9 @@ def _scratch_init(model: torch.nn.Module, generator: torch.Generator, std: float
                 module.bias.zero_()
 
 
-def build_encoder(pretrained: torch.nn.Module, strategy: Strategy, settings: FinetuneSettings,
-                  generator: torch.Generator) -> torch.nn.Module:
+def build_encoder(
+    pretrained: torch.nn.Module, strategy: Strategy, settings: FinetuneSettings, generator: torch.Generator
+) -> torch.nn.Module:
     """This strategy's copy of the encoder, with exactly the parameters it trains left trainable."""
     encoder = copy.deepcopy(pretrained).float().cpu()
     encoder.eval()  # no dropout: the same settings give the same curves
@@ -286,14 +292,19 @@ def build_encoder(pretrained: torch.nn.Module, strategy: Strategy, settings: Fin
             parameter.requires_grad_(True)
     elif strategy == "top":
         layers = encoder.encoder.layer
-        for layer in layers[max(0, len(layers) - settings.top_layers):]:
+        for layer in layers[max(0, len(layers) - settings.top_layers) :]:
             for parameter in layer.parameters():
                 parameter.requires_grad_(True)
     elif strategy == "lora":
         from peft import LoraConfig, get_peft_model
 
-        config = LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank, lora_dropout=0.0,
-                            target_modules=["query", "value"], bias="none")
+        config = LoraConfig(
+            r=settings.lora_rank,
+            lora_alpha=2 * settings.lora_rank,
+            lora_dropout=0.0,
+            target_modules=["query", "value"],
+            bias="none",
+        )
         encoder = get_peft_model(encoder, config)
         with torch.no_grad():  # adapters drawn from this run's generator (B stays 0: training starts at the encoder)
             for name, parameter in encoder.named_parameters():
@@ -330,13 +341,14 @@ def _direct(work: Callable[[], T]) -> T:
 
 
 @torch.no_grad()
-def evaluate(reader: "Reader", head: torch.nn.Module, labels: torch.Tensor, rows: torch.Tensor | slice = slice(None)
-             ) -> tuple[float, float]:
+def evaluate(
+    reader: "Reader", head: torch.nn.Module, labels: torch.Tensor, rows: torch.Tensor | slice = slice(None)
+) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) on `rows` of the reader's batch."""
     index = torch.arange(len(labels))[rows]
     losses, correct = 0.0, 0
     for start in range(0, len(index), EVAL_BATCH):
-        chunk = index[start:start + EVAL_BATCH]
+        chunk = index[start : start + EVAL_BATCH]
         logits = head(reader.pooled(chunk))
         losses += float(torch.nn.functional.cross_entropy(logits, labels[chunk], reduction="sum"))
         correct += int((logits.argmax(-1) == labels[chunk]).sum())
@@ -354,8 +366,9 @@ def paraphrase_retrieval(first: torch.Tensor, second: torch.Tensor) -> float:
     return float((first @ second.T).argmax(-1).eq(torch.arange(len(first))).float().mean())
 
 
-def forgetting_probe(pretrained: torch.nn.Module, trained: torch.nn.Module, tokenizer: Any,
-                     pairs: tuple[tuple[str, str], ...]) -> ForgettingProbe:
+def forgetting_probe(
+    pretrained: torch.nn.Module, trained: torch.nn.Module, tokenizer: Any, pairs: tuple[tuple[str, str], ...]
+) -> ForgettingProbe:
     firsts, seconds = [first for first, _ in pairs], [second for _, second in pairs]
     before = [sentence_embeddings(pretrained, tokenizer, part) for part in (firsts, seconds)]
     after = [sentence_embeddings(trained, tokenizer, part) for part in (firsts, seconds)]
@@ -379,10 +392,16 @@ def frozen_layers(encoder: torch.nn.Module, strategy: Strategy, settings: Finetu
 @torch.no_grad()
 def layer_inputs(encoder: torch.nn.Module, batch: Batch, layer: int) -> torch.Tensor:
     """The hidden states entering layer `layer` (0: the embeddings' output)."""
-    return torch.cat([
-        encoder(input_ids=rows.input_ids, attention_mask=rows.attention_mask, output_hidden_states=True).hidden_states[layer]
-        for rows in (_rows(batch, slice(start, start + EVAL_BATCH)) for start in range(0, len(batch.labels), EVAL_BATCH))
-    ])
+    return torch.cat(
+        [
+            encoder(
+                input_ids=rows.input_ids, attention_mask=rows.attention_mask, output_hidden_states=True
+            ).hidden_states[layer]
+            for rows in (
+                _rows(batch, slice(start, start + EVAL_BATCH)) for start in range(0, len(batch.labels), EVAL_BATCH)
+            )
+        ]
+    )
 
 
 def encode_from(encoder: torch.nn.Module, hidden: torch.Tensor, mask: torch.Tensor, layer: int) -> torch.Tensor:
@@ -422,8 +441,14 @@ def _test_for_curves(test: Batch, per_class: int) -> torch.Tensor:
 
 
 def train_strategy(
-    pretrained: torch.nn.Module, tokenizer: Any, strategy: Strategy, settings: FinetuneSettings,
-    train: Batch, test: Batch, *, pairs: tuple[tuple[str, str], ...] = (),
+    pretrained: torch.nn.Module,
+    tokenizer: Any,
+    strategy: Strategy,
+    settings: FinetuneSettings,
+    train: Batch,
+    test: Batch,
+    *,
+    pairs: tuple[tuple[str, str], ...] = (),
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
     should_stop: Callable[[], bool] = lambda: False,
     step: Callable[[Callable[[], Any]], Any] = _direct,
@@ -450,7 +475,11 @@ def train_strategy(
     if encoder_parameters:
         # Adapters start at zero and need a faster rate than pre-trained weights, but not the head's: at the
         # head's rate they were seen to move the encoder's sentence vectors further than full fine-tuning.
-        rate = min(settings.head_lr, ADAPTER_LR_FACTOR * settings.encoder_lr) if strategy == "lora" else settings.encoder_lr
+        rate = (
+            min(settings.head_lr, ADAPTER_LR_FACTOR * settings.encoder_lr)
+            if strategy == "lora"
+            else settings.encoder_lr
+        )
         groups.append({"params": encoder_parameters, "lr": rate})
     optimiser = torch.optim.AdamW(groups, weight_decay=0.0)
     history: list[EpochRecord] = []
@@ -463,7 +492,7 @@ def train_strategy(
             if should_stop():
                 stopped = True
                 break
-            rows = order[start:start + settings.batch_size]
+            rows = order[start : start + settings.batch_size]
             loss, right = step(lambda rows=rows: _train_step(train_reader, head, optimiser, rows, train.labels[rows]))
             losses.append(loss * len(rows))
             correct += right
@@ -483,18 +512,24 @@ def train_strategy(
     forgetting = None
     if strategy != "scratch" and not stopped and diverged_at is None and pairs:
         forgetting = step(lambda: forgetting_probe(pretrained, encoder, tokenizer, pairs))
-    return StrategyResult(strategy, trainable, total, tuple(history), forgetting, diverged_at, stopped,
-                          time.perf_counter() - started)
+    return StrategyResult(
+        strategy, trainable, total, tuple(history), forgetting, diverged_at, stopped, time.perf_counter() - started
+    )
 
 
 @torch.no_grad()
 def _features(encoder: torch.nn.Module, batch: Batch) -> torch.Tensor:
-    return torch.cat([encode(encoder, _rows(batch, slice(start, start + EVAL_BATCH)))
-                      for start in range(0, len(batch.labels), EVAL_BATCH)])
+    return torch.cat(
+        [
+            encode(encoder, _rows(batch, slice(start, start + EVAL_BATCH)))
+            for start in range(0, len(batch.labels), EVAL_BATCH)
+        ]
+    )
 
 
-def _train_step(reader: Reader, head: torch.nn.Module, optimiser: torch.optim.Optimizer, rows: torch.Tensor,
-                labels: torch.Tensor) -> tuple[float, int]:
+def _train_step(
+    reader: Reader, head: torch.nn.Module, optimiser: torch.optim.Optimizer, rows: torch.Tensor, labels: torch.Tensor
+) -> tuple[float, int]:
     logits = head(reader.pooled(rows))
     loss = torch.nn.functional.cross_entropy(logits, labels)
     optimiser.zero_grad(set_to_none=True)
@@ -514,7 +549,10 @@ def prepare_task(tokenizer: Any, settings: FinetuneSettings, task: Task | None =
 
 
 def run_finetune(
-    pretrained: torch.nn.Module, tokenizer: Any, settings: FinetuneSettings, *,
+    pretrained: torch.nn.Module,
+    tokenizer: Any,
+    settings: FinetuneSettings,
+    *,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
     should_stop: Callable[[], bool] = lambda: False,
     step: Callable[[Callable[[], Any]], Any] = _direct,
@@ -525,8 +563,18 @@ def run_finetune(
         pairs = load_pairs()
         results = []
         for strategy in settings.strategies:
-            result = train_strategy(pretrained, tokenizer, strategy, settings, train, test, pairs=pairs,
-                                    on_epoch=on_epoch, should_stop=should_stop, step=step)
+            result = train_strategy(
+                pretrained,
+                tokenizer,
+                strategy,
+                settings,
+                train,
+                test,
+                pairs=pairs,
+                on_epoch=on_epoch,
+                should_stop=should_stop,
+                step=step,
+            )
             results.append(result)
             if result.stopped:
                 break

@@ -40,6 +40,7 @@ from models.limits import (
     MAX_FEW_SHOT_EXAMPLES,
     MAX_NEW_TOKENS,
     MAX_REPETITION_PENALTY,
+    MAX_SEED,
     MAX_TEMPERATURE,
     MAX_TEXT_CHARS,
     MAX_TOP_K,
@@ -49,7 +50,6 @@ from models.limits import (
 from models.loading import LoadedModel
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets" / "few_shot"
-MAX_SEED = 2**31 - 1
 
 StopReason = Literal["eos", "newline", "max_new_tokens", "stopped"]
 
@@ -147,7 +147,9 @@ def load_labelled_sets(folder: Path = ASSETS_DIR / "labelled") -> tuple[Labelled
 
 def examples_to_json(examples: Sequence[Example]) -> str:
     """Examples as a compact JSON list of [input, output] pairs (how a page keeps them in its URL)."""
-    return json.dumps([[example.input, example.output] for example in examples], ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        [[example.input, example.output] for example in examples], ensure_ascii=False, separators=(",", ":")
+    )
 
 
 def examples_from_json(raw: str) -> tuple[Example, ...]:
@@ -276,13 +278,17 @@ class DecodingSettings:
 
     def __post_init__(self) -> None:
         checks = [
-            (MIN_NEW_TOKENS <= self.max_new_tokens <= MAX_NEW_TOKENS,
-             f"max new tokens must be between {MIN_NEW_TOKENS} and {MAX_NEW_TOKENS}"),
+            (
+                MIN_NEW_TOKENS <= self.max_new_tokens <= MAX_NEW_TOKENS,
+                f"max new tokens must be between {MIN_NEW_TOKENS} and {MAX_NEW_TOKENS}",
+            ),
             (0.0 <= self.temperature <= MAX_TEMPERATURE, f"temperature must be between 0 and {MAX_TEMPERATURE:g}"),
             (0 <= self.top_k <= MAX_TOP_K, f"top-k must be between 0 (off) and {MAX_TOP_K}"),
             (0.0 <= self.top_p <= 1.0, "top-p must be between 0 and 1 (1 is off)"),
-            (1.0 <= self.repetition_penalty <= MAX_REPETITION_PENALTY,
-             f"repetition penalty must be between 1 (off) and {MAX_REPETITION_PENALTY:g}"),
+            (
+                1.0 <= self.repetition_penalty <= MAX_REPETITION_PENALTY,
+                f"repetition penalty must be between 1 (off) and {MAX_REPETITION_PENALTY:g}",
+            ),
             (0 <= self.seed <= MAX_SEED, f"seed must be a whole number between 0 and {MAX_SEED}"),
             (1 <= self.alternatives <= MAX_TOP_K, f"alternatives must be between 1 and {MAX_TOP_K}"),
         ]
@@ -358,7 +364,9 @@ class GenerationStep:
     stop_reason: StopReason | None
 
 
-def stream_generation(loaded: LoadedModel, prompt: PreparedPrompt, settings: DecodingSettings) -> Iterator[GenerationStep]:
+def stream_generation(
+    loaded: LoadedModel, prompt: PreparedPrompt, settings: DecodingSettings
+) -> Iterator[GenerationStep]:
     """Generate after `prompt`, yielding each token as soon as it is chosen.
 
     Stops at the end-of-text token, at a newline when `settings.stop_at_newline`, or after
@@ -366,7 +374,9 @@ def stream_generation(loaded: LoadedModel, prompt: PreparedPrompt, settings: Dec
     request at the engine's next step. Other students' generations run in the same steps.
     """
     if len(prompt.ids) + settings.max_new_tokens > loaded.entry.context_length:
-        raise ValueError("The prompt and the new tokens do not fit the context: prepare the prompt with these settings.")
+        raise ValueError(
+            "The prompt and the new tokens do not fit the context: prepare the prompt with these settings."
+        )
     tokenizer = loaded.tokenizer
     request = GenerateRequest(
         prompt=tuple(int(token) for token in prompt.ids),
@@ -460,9 +470,12 @@ class NextTokenDistribution:
     entropy_bits: float
 
 
-def next_token_distribution(loaded: LoadedModel, prompt: PreparedPrompt, top: int = TOP_ALTERNATIVES) -> NextTokenDistribution:
-    request = ScoreRequest(prompt=tuple(int(token) for token in prompt.ids), shared=prompt.shared_tokens,
-                           answer_length=0, top=top)
+def next_token_distribution(
+    loaded: LoadedModel, prompt: PreparedPrompt, top: int = TOP_ALTERNATIVES
+) -> NextTokenDistribution:
+    request = ScoreRequest(
+        prompt=tuple(int(token) for token in prompt.ids), shared=prompt.shared_tokens, answer_length=0, top=top
+    )
     (distribution,) = score(loaded, [request])
     return NextTokenDistribution(
         ids=distribution.ids,
@@ -491,8 +504,12 @@ class SamplingFilter:
 
 def full_next_token_distribution(loaded: LoadedModel, prompt: PreparedPrompt) -> tuple[np.ndarray, np.ndarray]:
     """(ids, probs) over the whole vocabulary, most likely first: what the live sampling view filters."""
-    request = ScoreRequest(prompt=tuple(int(token) for token in prompt.ids), shared=prompt.shared_tokens,
-                           answer_length=0, top=len(loaded.tokenizer))
+    request = ScoreRequest(
+        prompt=tuple(int(token) for token in prompt.ids),
+        shared=prompt.shared_tokens,
+        answer_length=0,
+        top=len(loaded.tokenizer),
+    )
     (distribution,) = score(loaded, [request])
     return distribution.ids, distribution.probs
 
@@ -501,7 +518,9 @@ def top_tokens(tokenizer, ids: np.ndarray, probs: np.ndarray, top: int = TOP_ALT
     """The `top` most likely tokens of a whole-vocabulary distribution (from `full_next_token_distribution`),
     with the entropy of all of it: what `next_token_distribution` gives, without asking the model again."""
     return NextTokenDistribution(
-        ids=ids[:top], pieces=tuple(tokenizer.batch_decode(ids[:top, None].tolist())), probs=probs[:top],
+        ids=ids[:top],
+        pieces=tuple(tokenizer.batch_decode(ids[:top, None].tolist())),
+        probs=probs[:top],
         entropy_bits=_entropy_bits(probs.astype(np.float64)),
     )
 
@@ -532,8 +551,14 @@ def sampling_filter(ids: np.ndarray, probs: np.ndarray, settings: DecodingSettin
             cut[-1] = False  # the most likely token always stays
             kept[order[cut]] = False
     after = softmax(np.where(kept, scaled, -np.inf))
-    return SamplingFilter(ids=ids, before=before, after=after, kept=kept,
-                          entropy_before_bits=_entropy_bits(before), entropy_after_bits=_entropy_bits(after))
+    return SamplingFilter(
+        ids=ids,
+        before=before,
+        after=after,
+        kept=kept,
+        entropy_before_bits=_entropy_bits(before),
+        entropy_after_bits=_entropy_bits(after),
+    )
 
 
 def _entropy_bits(probs: np.ndarray) -> float:
@@ -604,7 +629,10 @@ def score_answers(loaded: LoadedModel, prompts: Sequence[str], continuations: Se
 
 def labelled_prompts(labelled: LabelledSet, k: int) -> tuple[list[str], list[str]]:
     """Each item asked after the first `k` demonstrations, and the continuation that answers it."""
-    prompts = [build_prompt(labelled.task, labelled.demonstrations, item.input, k, labelled.separator) for item in labelled.items]
+    prompts = [
+        build_prompt(labelled.task, labelled.demonstrations, item.input, k, labelled.separator)
+        for item in labelled.items
+    ]
     answers = [answer_continuation(item.output, labelled.separator) for item in labelled.items]
     return prompts, answers
 

@@ -43,8 +43,12 @@ _TRANSPARENT_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _TILE_PIXELS = 1 << 20
 # EXIF orientation tag value → the transposition that turns the picture upright (as ImageOps.exif_transpose).
 _UPRIGHT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
 
@@ -130,9 +134,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         # PIL's own guard fires at twice its default limit, before decoding anything.
         raise ImageRejected(_too_many_pixels_reason(None, max_pixels)) from None
     except UnidentifiedImageError:
-        raise ImageRejected(
-            "This file is not an image we can read. Use a JPEG, PNG, WebP or GIF file."
-        ) from None
+        raise ImageRejected("This file is not an image we can read. Use a JPEG, PNG, WebP or GIF file.") from None
     except (OSError, SyntaxError, ValueError, EOFError):
         raise ImageRejected(
             "The file is truncated or damaged: its image header cannot be read. Save or download it again."

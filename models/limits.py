@@ -7,6 +7,15 @@ bare number in two places.
 # Text typed into any text box is cut here before tokenising, so a pasted novel can
 # never make the tokenizer itself the slow part.
 MAX_TEXT_CHARS = 20_000
+# Every seed box on every page: numpy's and torch's generators both take it.
+MAX_SEED = 2**31 - 1
+# Generation's smaller boxes: one few-shot example's input or output, the query; the expected answer; the separator.
+MAX_PROMPT_CHARS = 500
+MAX_ANSWER_CHARS = 200
+MAX_SEPARATOR_CHARS = 10
+# CLIP's label and caption boxes (up to MAX_LABELS lines of at most CLIP's 77 tokens) and its template box.
+MAX_LABEL_LIST_CHARS = 4_000
+MAX_TEMPLATE_CHARS = 300
 # A page's link (its query string, percent-encoded) stays under this: past about 128 KB the server answers
 # 400, and proxies and chat apps cut links far shorter. Longer values are left out of the link (the page says so).
 MAX_LINK_CHARS = 8_000

@@ -359,15 +359,15 @@ def _load_transformers(entry: ModelEntry, source: ModelSource) -> tuple[torch.nn
         where, local_only = entry.hub_id, source.kind == "cache"
     # Eager attention: the SDPA kernels return no attention weights, and the attention
     # page needs them from the very same model object the other pages use.
-    model = auto.from_pretrained(
-        where, attn_implementation="eager", dtype=torch.float32, local_files_only=local_only
-    )
+    model = auto.from_pretrained(where, attn_implementation="eager", dtype=torch.float32, local_files_only=local_only)
     tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=local_only)
     # Without its vocabulary files (an interrupted download) transformers builds a tokenizer that knows
     # only the special tokens, instead of failing; every text would then become [UNK] or nothing at all.
     if len(tokenizer) < model.get_input_embeddings().num_embeddings // 2:
-        raise OSError(f"the tokenizer knows {len(tokenizer)} tokens, the model {model.config.vocab_size}: "
-                      "its vocabulary files are missing")
+        raise OSError(
+            f"the tokenizer knows {len(tokenizer)} tokens, the model {model.config.vocab_size}: "
+            "its vocabulary files are missing"
+        )
     return model, tokenizer
 
 

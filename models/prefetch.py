@@ -55,8 +55,11 @@ def clip_local_config(entry: ModelEntry) -> dict:
     if pretrained.get("quick_gelu"):
         # OpenAI's weights were trained with QuickGELU; the LAION ones with plain GELU.
         model_cfg["quick_gelu"] = True
-    preprocess = {k: (list(v) if isinstance(v, tuple) else v) for k, v in pretrained.items()
-                  if k in ("mean", "std", "interpolation", "resize_mode")}
+    preprocess = {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in pretrained.items()
+        if k in ("mean", "std", "interpolation", "resize_mode")
+    }
     return {"model_cfg": model_cfg, "preprocess_cfg": preprocess}
 
 
@@ -77,15 +80,17 @@ def prefetch_one(
         if target_dir is None:
             return PrefetchOutcome(entry.key, "shipped in an installed package", str(shipped), folder_size(shipped))
         shutil.copytree(shipped, target_dir / entry.key, dirs_exist_ok=True)
-        return PrefetchOutcome(entry.key, "copied from an installed package", str(target_dir / entry.key),
-                               folder_size(target_dir / entry.key))
+        return PrefetchOutcome(
+            entry.key,
+            "copied from an installed package",
+            str(target_dir / entry.key),
+            folder_size(target_dir / entry.key),
+        )
     if entry.family == "clip":
         location = _prefetch_clip(entry, target_dir, download_file)
     else:
         local_dir = str(target_dir / entry.key) if target_dir is not None else None
-        location = download_snapshot(
-            repo_id=entry.hub_id, allow_patterns=list(TRANSFORMERS_FILES), local_dir=local_dir
-        )
+        location = download_snapshot(repo_id=entry.hub_id, allow_patterns=list(TRANSFORMERS_FILES), local_dir=local_dir)
     return PrefetchOutcome(entry.key, "downloaded", str(location), folder_size(Path(location)))
 
 

@@ -129,8 +129,12 @@ class TrainingRuns:
                     return
                 run.set_state("training")
                 result = run_finetune(
-                    loaded.model, loaded.tokenizer, run.settings, on_epoch=run.record,
-                    should_stop=lambda: run.cancelled, step=lambda work: engine.call(TRAIN_STEP, work),
+                    loaded.model,
+                    loaded.tokenizer,
+                    run.settings,
+                    on_epoch=run.record,
+                    should_stop=lambda: run.cancelled,
+                    step=lambda work: engine.call(TRAIN_STEP, work),
                 )
             if result.stopped:
                 run.set_state("stopped", result=result)

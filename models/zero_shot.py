@@ -116,19 +116,23 @@ def check_templates(
     notices: list[Notice] = []
     no_slot = [t.strip() for t in raw if t.strip() and LABEL_SLOT not in t]
     if no_slot:
-        notices.append(Notice(
-            'A template needs "{}" where the label goes. It was missing, so the label is added at the end.',
-            tuple(no_slot),
-        ))
+        notices.append(
+            Notice(
+                'A template needs "{}" where the label goes. It was missing, so the label is added at the end.',
+                tuple(no_slot),
+            )
+        )
     templates = [t.strip() if LABEL_SLOT in t else f"{t.strip()} {LABEL_SLOT}" for t in raw if t.strip()]
     # Half the context for the template leaves the other half for the label.
     too_long = [t for t in templates if _token_count(tokenizer, fill(t, "")) > context_length // 2]
     if too_long:
-        notices.append(Notice(
-            f"A template may use at most {context_length // 2} of CLIP's {context_length} tokens, leaving room "
-            "for the label. These were left out; shorten them.",
-            tuple(too_long),
-        ))
+        notices.append(
+            Notice(
+                f"A template may use at most {context_length // 2} of CLIP's {context_length} tokens, leaving room "
+                "for the label. These were left out; shorten them.",
+                tuple(too_long),
+            )
+        )
     templates = _unique([t for t in templates if t not in too_long], key=_clip_text_key)
     if len(templates) > max_templates:
         notices.append(Notice(f"Only the first {max_templates} templates are used (the limit per ensemble)."))
@@ -157,30 +161,38 @@ def check_labels(
     unique = _unique(labels, key=_clip_text_key)
     if len(unique) < len(labels):
         merged = _duplicates(labels, key=_clip_text_key)
-        notices.append(Notice(
-            f"Merged {len(labels) - len(unique)} duplicate label(s): CLIP ignores case and extra spaces, "
-            "so they would be the very same prompt.",
-            tuple(merged),
-        ))
+        notices.append(
+            Notice(
+                f"Merged {len(labels) - len(unique)} duplicate label(s): CLIP ignores case and extra spaces, "
+                "so they would be the very same prompt.",
+                tuple(merged),
+            )
+        )
     if len(unique) > max_labels:
-        notices.append(Notice(
-            f"Only the first {max_labels} labels are used (the limit); {len(unique) - max_labels} left out.",
-            tuple(unique[max_labels:]),
-        ))
+        notices.append(
+            Notice(
+                f"Only the first {max_labels} labels are used (the limit); {len(unique) - max_labels} left out.",
+                tuple(unique[max_labels:]),
+            )
+        )
         unique = unique[:max_labels]
     fitted = [_fit_label(label, templates, tokenizer, context_length) for label in unique]
     cut = [original for original, kept in zip(unique, fitted) if kept != original]
     if cut:
-        notices.append(Notice(
-            f"CLIP reads at most {context_length} tokens per prompt, so these labels were cut to fit "
-            "(the chart shows what CLIP actually read).",
-            tuple(cut),
-        ))
+        notices.append(
+            Notice(
+                f"CLIP reads at most {context_length} tokens per prompt, so these labels were cut to fit "
+                "(the chart shows what CLIP actually read).",
+                tuple(cut),
+            )
+        )
     if len(fitted) == 1:
-        notices.append(Notice(
-            "With one label the probability is always 100 %: softmax over a single option is "
-            "exp(z) / exp(z) = 1, whatever the image. Compare the cosine similarity instead, or add labels."
-        ))
+        notices.append(
+            Notice(
+                "With one label the probability is always 100 %: softmax over a single option is "
+                "exp(z) / exp(z) = 1, whatever the image. Compare the cosine similarity instead, or add labels."
+            )
+        )
     return Checked(tuple(_unique(fitted, key=_clip_text_key)), tuple(notices))
 
 
@@ -194,9 +206,9 @@ def check_captions(raw: Sequence[str], tokenizer: Any, context_length: int, max_
     fitted = [_fit_label(caption, (LABEL_SLOT,), tokenizer, context_length) for caption in captions]
     cut = [original for original, kept in zip(captions, fitted) if kept != original]
     if cut:
-        notices.append(Notice(
-            f"CLIP reads at most {context_length} tokens per caption, so these were cut to fit.", tuple(cut)
-        ))
+        notices.append(
+            Notice(f"CLIP reads at most {context_length} tokens per caption, so these were cut to fit.", tuple(cut))
+        )
     return Checked(tuple(fitted), tuple(notices))
 
 
@@ -431,10 +443,10 @@ def similarity_matrix(
     loss = None
     if cosine.shape[0] == cosine.shape[1] and cosine.shape[0] > 0:
         diagonal = np.arange(cosine.shape[0])
-        loss = float(-(np.log(image_to_text[diagonal, diagonal]).mean() + np.log(text_to_image[diagonal, diagonal]).mean()) / 2)
-    return SimilarityMatrix(
-        tuple(image_names), tuple(captions), cosine, image_to_text, text_to_image, scale, loss
-    )
+        loss = float(
+            -(np.log(image_to_text[diagonal, diagonal]).mean() + np.log(text_to_image[diagonal, diagonal]).mean()) / 2
+        )
+    return SimilarityMatrix(tuple(image_names), tuple(captions), cosine, image_to_text, text_to_image, scale, loss)
 
 
 def softmax(logits: np.ndarray, axis: int) -> np.ndarray:
@@ -465,8 +477,9 @@ class LabelledImages:
     description: str
 
 
-def digits_dataset(train_per_class: int = max(PROBE_SHOTS), test_per_class: int = DIGITS_TEST_PER_CLASS,
-                   seed: int = 0) -> LabelledImages:
+def digits_dataset(
+    train_per_class: int = max(PROBE_SHOTS), test_per_class: int = DIGITS_TEST_PER_CLASS, seed: int = 0
+) -> LabelledImages:
     """scikit-learn's 8 × 8 handwritten digits (shipped offline), as dark ink on white."""
     from sklearn.datasets import load_digits
 
@@ -512,7 +525,10 @@ def labelled_from_names(images: Sequence[Image.Image], names: Sequence[str]) -> 
         members = np.flatnonzero(targets == index)
         is_test[members[: max(1, len(members) // 2)]] = True
     return LabelledImages(
-        tuple(images), targets, is_test, class_names,
+        tuple(images),
+        targets,
+        is_test,
+        class_names,
         f"your {len(targets)} photos in {len(class_names)} classes (labels from the file names)",
     )
 

@@ -58,9 +58,18 @@ RESULT_MARKERS = {"fill-mask": "Filled with the most probable token", "generatio
 READY_MARKER = "Press Generate to continue the prompt token by token."
 SETTLE_S = 0.5
 TOPICS = (
-    "transfer learning", "self-attention", "fine-tuning", "in-context learning", "double descent",
-    "the bias-variance trade-off", "masked language modelling", "contrastive pre-training", "induction heads",
-    "zero-shot classification", "the softmax", "word embeddings",
+    "transfer learning",
+    "self-attention",
+    "fine-tuning",
+    "in-context learning",
+    "double descent",
+    "the bias-variance trade-off",
+    "masked language modelling",
+    "contrastive pre-training",
+    "induction heads",
+    "zero-shot classification",
+    "the softmax",
+    "word embeddings",
 )
 Kind = Literal["fill-mask", "generation"]  # also the pages' URL paths
 
@@ -81,8 +90,17 @@ class Student:
         if self.kind == "fill-mask":
             return urlencode({"text": self.text})
         # A free prompt: the task alone, no examples, greedy, a fixed length.
-        return urlencode({"task": self.text, "examples": "[]", "query": "", "answer": "", "shots": "zero",
-                          "max_new": max_new_tokens, "stop_nl": 0})
+        return urlencode(
+            {
+                "task": self.text,
+                "examples": "[]",
+                "query": "",
+                "answer": "",
+                "shots": "zero",
+                "max_new": max_new_tokens,
+                "stop_nl": 0,
+            }
+        )
 
 
 @dataclass
@@ -111,8 +129,10 @@ def expected_result(student: Student, bert: LoadedModel, gpt2: LoadedModel, max_
 
     if student.kind == "fill-mask":
         fill_input = fill_mask.prepare_fill_input(
-            bert.tokenizer, fill_mask.normalize_masks(student.text, bert.tokenizer.mask_token).text,
-            max_tokens=bert.entry.context_length, max_masks=MAX_MASKS,
+            bert.tokenizer,
+            fill_mask.normalize_masks(student.text, bert.tokenizer.mask_token).text,
+            max_tokens=bert.entry.context_length,
+            max_masks=MAX_MASKS,
         )
         return fill_mask.fill_masks(bert, fill_input, top_k=5).filled_text
     prompt = generation.prepare_prompt(
@@ -175,8 +195,9 @@ def _press_generate(page) -> None:
     page.locator(MAIN).get_by_role("button", name="Generate", exact=True).click()
 
 
-def run_concurrent(browser, server_url: str, students: list[Student], *, max_new_tokens: int = MAX_NEW_TOKENS,
-                   timeout_s: float = 300) -> list[Outcome]:
+def run_concurrent(
+    browser, server_url: str, students: list[Student], *, max_new_tokens: int = MAX_NEW_TOKENS, timeout_s: float = 300
+) -> list[Outcome]:
     """Every student's request sent together; returns each outcome (latency measured per session)."""
     contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in students]
     pages = [context.new_page() for context in contexts]
@@ -198,13 +219,15 @@ def run_concurrent(browser, server_url: str, students: list[Student], *, max_new
         outcomes = []
         for student, page, start, end in zip(students, pages, started, settled):
             errors = _errors(page) if end is not None else [f"no result within {timeout_s:.0f} s"]
-            outcomes.append(Outcome(
-                student=student,
-                seconds=end - start if end is not None else None,
-                shown=_shown_result(page, student.kind) if not errors else "",
-                page_text=page.locator(MAIN).inner_text(),
-                errors=errors,
-            ))
+            outcomes.append(
+                Outcome(
+                    student=student,
+                    seconds=end - start if end is not None else None,
+                    shown=_shown_result(page, student.kind) if not errors else "",
+                    page_text=page.locator(MAIN).inner_text(),
+                    errors=errors,
+                )
+            )
         return outcomes
     finally:
         for context in contexts:
@@ -248,7 +271,9 @@ def percentile(values: list[float], share: float) -> float:
 # Soak
 
 
-def _one_request(page, server_url: str, student: Student, max_new_tokens: int, timeout_s: float) -> tuple[float, list[str]]:
+def _one_request(
+    page, server_url: str, student: Student, max_new_tokens: int, timeout_s: float
+) -> tuple[float, list[str]]:
     """One student's request in a fresh session: (seconds from request to result, errors shown)."""
     started = time.monotonic()
     page.goto(f"{server_url}/{student.kind}?{student.query(max_new_tokens)}")
@@ -262,8 +287,16 @@ def _one_request(page, server_url: str, student: Student, max_new_tokens: int, t
     return end - started, _errors(page)
 
 
-def soak(browser, server, students: list[Student], *, warmup: int, requests: int,
-         max_new_tokens: int = MAX_NEW_TOKENS, timeout_s: float = 300) -> dict:
+def soak(
+    browser,
+    server,
+    students: list[Student],
+    *,
+    warmup: int,
+    requests: int,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+    timeout_s: float = 300,
+) -> dict:
     """`warmup` + `requests` requests in a row, one fresh session each; the server's RSS around them."""
     import psutil
     from playwright.sync_api import Error as PlaywrightError
@@ -320,11 +353,17 @@ def soak(browser, server, students: list[Student], *, warmup: int, requests: int
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=20, help=f"concurrent sessions (at most {MAX_SESSIONS})")
-    parser.add_argument("--soak", type=int, default=200, help=f"requests in a row after the warm-up (at most {MAX_SOAK})")
+    parser.add_argument(
+        "--soak", type=int, default=200, help=f"requests in a row after the warm-up (at most {MAX_SOAK})"
+    )
     parser.add_argument("--warmup", type=int, default=20, help="soak requests before the memory baseline")
     parser.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS, help="tokens each generation writes")
-    parser.add_argument("--model-dir", type=Path, help="folder with gpt2/ and bert-base-uncased/ (default: build "
-                        "full-size random-weight copies in a temporary folder)")
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        help="folder with gpt2/ and bert-base-uncased/ (default: build "
+        "full-size random-weight copies in a temporary folder)",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds the concurrent phase may take")
     parser.add_argument("--request-timeout", type=float, default=120, help="seconds one soak request may take")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -342,15 +381,21 @@ def full_size_models(root: Path) -> Path:
 
 
 def report(outcomes: list[Outcome], found: list[str], soaked: dict | None, concurrent_cpu_s: float) -> str:
-    lines = ["| phase | requests | ok | p50 (s) | p95 (s) | max (s) | note |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| phase | requests | ok | p50 (s) | p95 (s) | max (s) | note |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for kind in ("fill-mask", "generation", None):
         chosen = [o for o in outcomes if kind is None or o.student.kind == kind]
         times = [o.seconds for o in chosen if o.seconds is not None and not o.errors]
         if not chosen:
             continue
         label = f"concurrent: {kind}" if kind else "concurrent: all"
-        stats = (f"{statistics.median(times):.2f} | {percentile(times, 0.95):.2f} | {max(times):.2f}"
-                 if times else "– | – | –")
+        stats = (
+            f"{statistics.median(times):.2f} | {percentile(times, 0.95):.2f} | {max(times):.2f}"
+            if times
+            else "– | – | –"
+        )
         wrong = sum(1 for o in chosen if any(o.student.marker in p for p in found))
         note = "all sent at once"
         if kind is None:
@@ -358,7 +403,7 @@ def report(outcomes: list[Outcome], found: list[str], soaked: dict | None, concu
         lines.append(f"| {label} | {len(chosen)} | {len(chosen) - wrong} | {stats} | {note} |")
     if soaked:
         ok = soaked["requests"] + soaked["warmup"] - len(soaked["failures"])
-        stats = (f"{soaked['p50_s']:.2f} | {soaked['p95_s']:.2f} | –" if soaked["p50_s"] is not None else "– | – | –")
+        stats = f"{soaked['p50_s']:.2f} | {soaked['p95_s']:.2f} | –" if soaked["p50_s"] is not None else "– | – | –"
         lines.append(
             f"| soak (one after another) | {soaked['requests']} (+{soaked['warmup']} warm-up) | {ok} | {stats} | "
             f"server RSS {soaked['rss_after_warmup_mb']:.0f} → {soaked['rss_end_mb']:.0f} MB "
@@ -396,15 +441,23 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{len(students)} sessions at once…", flush=True)
                 server_process = psutil.Process(server.process.pid)
                 cpu_before = cpu_seconds(server_process)
-                outcomes = run_concurrent(browser, server.url, students, max_new_tokens=args.max_new_tokens,
-                                          timeout_s=args.timeout)
+                outcomes = run_concurrent(
+                    browser, server.url, students, max_new_tokens=args.max_new_tokens, timeout_s=args.timeout
+                )
                 concurrent_cpu_s = cpu_seconds(server_process) - cpu_before
                 found = problems(outcomes, expected)
                 soaked = None
                 if args.soak:
                     print(f"Soak: {args.warmup} warm-up + {args.soak} requests in a row…", flush=True)
-                    soaked = soak(browser, server, students, warmup=args.warmup, requests=args.soak,
-                                  max_new_tokens=args.max_new_tokens, timeout_s=args.request_timeout)
+                    soaked = soak(
+                        browser,
+                        server,
+                        students,
+                        warmup=args.warmup,
+                        requests=args.soak,
+                        max_new_tokens=args.max_new_tokens,
+                        timeout_s=args.request_timeout,
+                    )
                 browser.close()
         finally:
             server.stop()
@@ -412,12 +465,17 @@ def main(argv: list[str] | None = None) -> int:
     for problem in found + (soaked["failures"] if soaked else []):
         print("PROBLEM:", problem)
     if args.json:
-        args.json.write_text(json.dumps({
-            "sessions": [dict(asdict(o.student), seconds=o.seconds, errors=o.errors) for o in outcomes],
-            "problems": found,
-            "concurrent_server_cpu_s": concurrent_cpu_s,
-            "soak": soaked,
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "sessions": [dict(asdict(o.student), seconds=o.seconds, errors=o.errors) for o in outcomes],
+                    "problems": found,
+                    "concurrent_server_cpu_s": concurrent_cpu_s,
+                    "soak": soaked,
+                },
+                indent=2,
+            )
+        )
     too_much = soaked is not None and soaked["growth_mb"] >= RSS_GROWTH_LIMIT_MB
     return 1 if found or too_much or (soaked and soaked["failures"]) else 0
 

@@ -25,9 +25,28 @@ elegant memorable thrilling moving sublime flawless joyful""".split()
 NEGATIVE = """terrible awful dreadful horrible boring dull disappointing tedious mediocre unpleasant annoying lousy
 atrocious bland clumsy painful miserable tiresome pathetic abysmal shoddy forgettable awkward depressing sloppy
 dismal frustrating poor bad ugly stale lifeless pointless unbearable flat grim joyless confusing weak messy""".split()
-THINGS = ["film", "lecture", "concert", "novel", "restaurant", "hotel room", "museum tour", "soup", "album", "play",
-          "podcast", "video game", "coffee", "train journey", "workshop", "exhibition", "sitcom", "textbook",
-          "keynote", "holiday"]
+THINGS = [
+    "film",
+    "lecture",
+    "concert",
+    "novel",
+    "restaurant",
+    "hotel room",
+    "museum tour",
+    "soup",
+    "album",
+    "play",
+    "podcast",
+    "video game",
+    "coffee",
+    "train journey",
+    "workshop",
+    "exhibition",
+    "sitcom",
+    "textbook",
+    "keynote",
+    "holiday",
+]
 TEMPLATES = [
     "The {thing} was {word}.",
     "What {a_word} {thing}!",

@@ -25,8 +25,12 @@ from models.registry import MODELS, default_models, get_entry  # noqa: E402
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", type=Path, help=f"write to this folder (the app reads it through {MODEL_DIR_ENV})")
-    parser.add_argument("--all", action="store_true", help="also the alternative models (DistilGPT-2, DistilBERT, LAION CLIP)")
-    parser.add_argument("--only", nargs="+", metavar="KEY", help="just these models: " + ", ".join(e.key for e in MODELS))
+    parser.add_argument(
+        "--all", action="store_true", help="also the alternative models (DistilGPT-2, DistilBERT, LAION CLIP)"
+    )
+    parser.add_argument(
+        "--only", nargs="+", metavar="KEY", help="just these models: " + ", ".join(e.key for e in MODELS)
+    )
     parser.add_argument("--dry-run", action="store_true", help="list what would be fetched and its size, fetch nothing")
     return parser.parse_args(argv)
 

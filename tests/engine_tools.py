@@ -39,7 +39,8 @@ def assert_same_generation(expected, actual) -> None:
         assert abs(a.probability - b.probability) <= PROBABILITY_TOLERANCE, f"step {index}: probability"
         assert abs(a.filtered_probability - b.filtered_probability) <= PROBABILITY_TOLERANCE, f"step {index}"
         assert a.alternative_ids.tolist() == b.alternative_ids.tolist() or np.allclose(
-            a.alternative_probs, b.alternative_probs, atol=LOGIT_TIE), f"step {index}: alternatives"
+            a.alternative_probs, b.alternative_probs, atol=LOGIT_TIE
+        ), f"step {index}: alternatives"
         np.testing.assert_allclose(b.alternative_probs, a.alternative_probs, atol=PROBABILITY_TOLERANCE)
     assert len(expected.steps) == len(actual.steps)
     assert expected.stop_reason == actual.stop_reason

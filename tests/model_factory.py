@@ -72,11 +72,15 @@ def save_masked_lm(folder: Path, size: Size, *, distilled: bool = False, seed: i
 
     _seeded(seed)
     if distilled:
-        config = DistilBertConfig() if size == "full" else DistilBertConfig(n_layers=2, n_heads=2, dim=32, hidden_dim=64)
+        config = (
+            DistilBertConfig() if size == "full" else DistilBertConfig(n_layers=2, n_heads=2, dim=32, hidden_dim=64)
+        )
         model = DistilBertForMaskedLM(config)
     else:
-        config = BertConfig() if size == "full" else BertConfig(
-            num_hidden_layers=2, num_attention_heads=2, hidden_size=32, intermediate_size=64
+        config = (
+            BertConfig()
+            if size == "full"
+            else BertConfig(num_hidden_layers=2, num_attention_heads=2, hidden_size=32, intermediate_size=64)
         )
         model = BertForMaskedLM(config)
     model.save_pretrained(folder)

@@ -12,7 +12,16 @@ import plotly.graph_objects as go
 
 from plotly.subplots import make_subplots
 
-from models.attention import AttentionView, HeadLines, HeadSummary, InductionResult, Links, ModelViewGrid, QueryKeyView, strongest_keys
+from models.attention import (
+    AttentionView,
+    HeadLines,
+    HeadSummary,
+    InductionResult,
+    Links,
+    ModelViewGrid,
+    QueryKeyView,
+    strongest_keys,
+)
 from ui.text import plotly_safe
 
 # Tick labels longer than this are cut (the hover still names the position).
@@ -73,7 +82,11 @@ def attention_heatmap(view: AttentionView, title: str, *, zmax: float | None = N
     fig.update_xaxes(type="category", tickangle=-60, title_text="key (the token looked at)")
     # Square cells: the picture reads as a matrix, on a wide projector as in a narrow column.
     fig.update_yaxes(
-        type="category", autorange="reversed", title_text="query (the token looking)", scaleanchor="x", constrain="domain"
+        type="category",
+        autorange="reversed",
+        title_text="query (the token looking)",
+        scaleanchor="x",
+        constrain="domain",
     )
     fig.update_layout(title=title, height=_heatmap_height(len(labels)), plot_bgcolor="#f4f4f4")
     return fig
@@ -202,7 +215,11 @@ def loss_by_position_figure(result: InductionResult) -> go.Figure:
             type="line", x0=start, x1=end, y0=mean, y1=mean, line={"color": "#d62728", "width": 3, "dash": "dash"}
         )
         fig.add_annotation(
-            x=(start + end) / 2, y=mean, text=f"{name}: mean {mean:.2f}", showarrow=False, yshift=14,
+            x=(start + end) / 2,
+            y=mean,
+            text=f"{name}: mean {mean:.2f}",
+            showarrow=False,
+            yshift=14,
             font={"color": "#d62728"},
         )
     fig.update_layout(
@@ -260,23 +277,60 @@ def query_key_figure(view: QueryKeyView) -> go.Figure:
     labels = [f"{index}. {plotly_safe(label)}" for index, label in enumerate(view.axis.labels)]
     query_label = f"q of {labels[view.query_index]}"
     visible = np.isfinite(view.scores)
-    fig = make_subplots(rows=1, cols=3, column_widths=[0.5, 0.25, 0.25], shared_yaxes=False, horizontal_spacing=0.08,
-                        subplot_titles=("query and keys (each a row of d numbers)", "q · k / √d", "softmax = attention"))
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        column_widths=[0.5, 0.25, 0.25],
+        shared_yaxes=False,
+        horizontal_spacing=0.08,
+        subplot_titles=("query and keys (each a row of d numbers)", "q · k / √d", "softmax = attention"),
+    )
     vectors = np.vstack([view.query[None, :], view.keys])
     limit = float(np.abs(vectors).max()) or 1.0
-    fig.add_trace(go.Heatmap(z=vectors, y=[query_label, *[f"k of {label}" for label in labels]], colorscale="RdBu",
-                             zmid=0, zmin=-limit, zmax=limit, showscale=False,
-                             hovertemplate="%{y}, dimension %{x}: %{z:.3f}<extra></extra>"), row=1, col=1)
+    fig.add_trace(
+        go.Heatmap(
+            z=vectors,
+            y=[query_label, *[f"k of {label}" for label in labels]],
+            colorscale="RdBu",
+            zmid=0,
+            zmin=-limit,
+            zmax=limit,
+            showscale=False,
+            hovertemplate="%{y}, dimension %{x}: %{z:.3f}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
     scores = [float(score) if shown else None for score, shown in zip(view.scores, visible)]  # masked: no bar
-    fig.add_trace(go.Bar(y=labels, x=scores, orientation="h",
-                         marker_color="#1f4e9c",
-                         hovertemplate="%{y}: %{x:.3f}<extra>q·k/√d</extra>"), row=1, col=2)
-    fig.add_trace(go.Bar(y=labels, x=view.weights, orientation="h", marker_color="#c2410c",
-                         hovertemplate="%{y}: %{x:.1%}<extra>attention</extra>"), row=1, col=3)
+    fig.add_trace(
+        go.Bar(
+            y=labels,
+            x=scores,
+            orientation="h",
+            marker_color="#1f4e9c",
+            hovertemplate="%{y}: %{x:.3f}<extra>q·k/√d</extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    fig.add_trace(
+        go.Bar(
+            y=labels,
+            x=view.weights,
+            orientation="h",
+            marker_color="#c2410c",
+            hovertemplate="%{y}: %{x:.1%}<extra>attention</extra>",
+        ),
+        row=1,
+        col=3,
+    )
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(tickformat=".0%", row=1, col=3)
-    fig.update_layout(title=f"Where the row of {labels[view.query_index]} comes from: layer {view.layer}, head {view.head}",
-                      showlegend=False, height=160 + 24 * (len(labels) + 1))
+    fig.update_layout(
+        title=f"Where the row of {labels[view.query_index]} comes from: layer {view.layer}, head {view.head}",
+        showlegend=False,
+        height=160 + 24 * (len(labels) + 1),
+    )
     return fig
 
 
@@ -287,8 +341,20 @@ def query_key_table(view: QueryKeyView) -> pd.DataFrame:
 # --- head view: lines between two columns of tokens ----------------------------------------------
 
 # One colour per head drawn at once (12 distinct, readable on white and on a projector).
-HEAD_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
-                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#1a237e", "#004d40")
+HEAD_COLOURS = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#17becf",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#1a237e",
+    "#004d40",
+)
 # Line weight classes: (lowest weight, width in px, opacity). Few classes keep the figure to a few traces.
 LINE_CLASSES = ((0.0, 1.0, 0.30), (0.1, 2.5, 0.45), (0.25, 4.5, 0.65), (0.5, 7.0, 0.85))
 QUERY_COLUMN, KEY_COLUMN = 0.0, 1.0
@@ -316,18 +382,30 @@ def head_view_figure(lines: HeadLines, links: Links, *, focus: tuple[str, int] |
     def token_column(x: float, side: str, hover: list[str], text_position: str) -> go.Scatter:
         chosen = focused.get(side)
         return go.Scatter(
-            x=[x] * len(labels), y=positions, mode="markers+text", text=labels, textposition=text_position,
-            marker={"size": 14, "color": ["#c2410c" if i == chosen else "#9ca3af" for i in positions],
-                    "line": {"width": 0}},
+            x=[x] * len(labels),
+            y=positions,
+            mode="markers+text",
+            text=labels,
+            textposition=text_position,
+            marker={
+                "size": 14,
+                "color": ["#c2410c" if i == chosen else "#9ca3af" for i in positions],
+                "line": {"width": 0},
+            },
             textfont={"color": ["#c2410c" if i == chosen else "#111827" for i in positions]},
-            customdata=[[side, i] for i in positions], hovertext=hover, hoverinfo="text", showlegend=False,
+            customdata=[[side, i] for i in positions],
+            hovertext=hover,
+            hoverinfo="text",
+            showlegend=False,
             cliponaxis=False,
         )
 
-    fig = go.Figure([
-        token_column(QUERY_COLUMN, "query", query_hover, "middle left"),
-        token_column(KEY_COLUMN, "key", [f"{i}. {labels[i]} (key)" for i in positions], "middle right"),
-    ])
+    fig = go.Figure(
+        [
+            token_column(QUERY_COLUMN, "query", query_hover, "middle left"),
+            token_column(KEY_COLUMN, "key", [f"{i}. {labels[i]} (key)" for i in positions], "middle right"),
+        ]
+    )
     for index, head in enumerate(lines.heads):
         mine = links.head == index
         for number, (lowest, width, opacity) in enumerate(LINE_CLASSES):
@@ -335,31 +413,45 @@ def head_view_figure(lines: HeadLines, links: Links, *, focus: tuple[str, int] |
             chosen = mine & (links.weight >= lowest) & (links.weight < upper)
             xs = np.tile([QUERY_COLUMN, KEY_COLUMN, np.nan], int(chosen.sum()))
             ys = np.column_stack([links.query[chosen], links.key[chosen], np.full(int(chosen.sum()), np.nan)]).ravel()
-            fig.add_trace(go.Scatter(
-                x=xs, y=ys, mode="lines", line={"color": head_colour(head), "width": width}, opacity=opacity,
-                hoverinfo="skip", name=f"head {head}", legendgroup=f"head {head}",
-                showlegend=number == len(LINE_CLASSES) - 1,  # the legend shows the boldest line, not a faint one
-            ))
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    line={"color": head_colour(head), "width": width},
+                    opacity=opacity,
+                    hoverinfo="skip",
+                    name=f"head {head}",
+                    legendgroup=f"head {head}",
+                    showlegend=number == len(LINE_CLASSES) - 1,  # the legend shows the boldest line, not a faint one
+                )
+            )
     fig.update_xaxes(range=[-0.45, 1.45], visible=False, fixedrange=True)
     fig.update_yaxes(range=[len(labels) - 0.5, -0.5], visible=False, fixedrange=True)
     heads = ", ".join(str(head) for head in lines.heads)
     fig.update_layout(
         title=f"Layer {lines.layer}, head{'s' if len(lines.heads) > 1 else ''} {heads}: each token (left) to what it reads (right)",
-        height=int(np.clip(140 + 26 * len(labels), 360, 1400)), plot_bgcolor="#ffffff", hoverdistance=-1,
-        legend={"orientation": "h", "y": -0.02, "yanchor": "top"}, clickmode="event+select", dragmode=False,
+        height=int(np.clip(140 + 26 * len(labels), 360, 1400)),
+        plot_bgcolor="#ffffff",
+        hoverdistance=-1,
+        legend={"orientation": "h", "y": -0.02, "yanchor": "top"},
+        clickmode="event+select",
+        dragmode=False,
     )
     return fig
 
 
 def links_table(lines: HeadLines, links: Links) -> pd.DataFrame:
     labels = lines.axis.labels
-    return pd.DataFrame({
-        "layer": lines.layer,
-        "head": [lines.heads[index] for index in links.head],
-        "query": [f"{i}:{labels[i]}" for i in links.query],
-        "key": [f"{j}:{labels[j]}" for j in links.key],
-        "weight": links.weight,
-    })
+    return pd.DataFrame(
+        {
+            "layer": lines.layer,
+            "head": [lines.heads[index] for index in links.head],
+            "query": [f"{i}:{labels[i]}" for i in links.query],
+            "key": [f"{j}:{labels[j]}" for j in links.key],
+            "weight": links.weight,
+        }
+    )
 
 
 # --- head map: one square per head, to click ------------------------------------------------------
@@ -377,19 +469,38 @@ def head_map_figure(summary: HeadSummary, statistic: str, selected: tuple[int, i
     values = getattr(summary, statistic)
     layers, heads = values.shape
     layer_of, head_of = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
-    outline = [3 if selected == (l, h) else 0 for l, h in zip(layer_of.ravel(), head_of.ravel())]
-    fig = go.Figure(go.Scatter(
-        x=head_of.ravel(), y=layer_of.ravel(), mode="markers",
-        marker={"symbol": "square", "size": 26, "color": values.ravel(), "colorscale": COLOURS,
-                "cmin": 0.0, "cmax": max(float(values.max()), 1e-6), "line": {"width": outline, "color": "#d62728"},
-                "colorbar": {"title": {"text": HEAD_STATISTICS[statistic].split(" (")[0]}}},
-        # Plain lists: numpy arrays travel base64-packed and come back from a click as a dict, not a pair.
-        customdata=[[int(l), int(h)] for l, h in zip(layer_of.ravel(), head_of.ravel())],
-        hovertemplate="layer %{customdata[0]}, head %{customdata[1]}: %{marker.color:.2f}<br>click to open it<extra></extra>",
-    ))
-    fig.update_xaxes(title_text="head", tickmode="linear", dtick=1, range=[-0.6, heads - 0.4], fixedrange=True, showgrid=False)
-    fig.update_yaxes(title_text="layer", tickmode="linear", dtick=1, range=[layers - 0.4, -0.6], fixedrange=True, showgrid=False)
-    fig.update_layout(title=f"Click a head to open it: colour = {HEAD_STATISTICS[statistic]}",
-                      height=int(np.clip(140 + 34 * layers, 300, 700)), plot_bgcolor="#ffffff", hoverdistance=-1,
-                      dragmode=False)
+    outline = [3 if selected == (layer, head) else 0 for layer, head in zip(layer_of.ravel(), head_of.ravel())]
+    fig = go.Figure(
+        go.Scatter(
+            x=head_of.ravel(),
+            y=layer_of.ravel(),
+            mode="markers",
+            marker={
+                "symbol": "square",
+                "size": 26,
+                "color": values.ravel(),
+                "colorscale": COLOURS,
+                "cmin": 0.0,
+                "cmax": max(float(values.max()), 1e-6),
+                "line": {"width": outline, "color": "#d62728"},
+                "colorbar": {"title": {"text": HEAD_STATISTICS[statistic].split(" (")[0]}},
+            },
+            # Plain lists: numpy arrays travel base64-packed and come back from a click as a dict, not a pair.
+            customdata=[[int(layer), int(head)] for layer, head in zip(layer_of.ravel(), head_of.ravel())],
+            hovertemplate="layer %{customdata[0]}, head %{customdata[1]}: %{marker.color:.2f}<br>click to open it<extra></extra>",
+        )
+    )
+    fig.update_xaxes(
+        title_text="head", tickmode="linear", dtick=1, range=[-0.6, heads - 0.4], fixedrange=True, showgrid=False
+    )
+    fig.update_yaxes(
+        title_text="layer", tickmode="linear", dtick=1, range=[layers - 0.4, -0.6], fixedrange=True, showgrid=False
+    )
+    fig.update_layout(
+        title=f"Click a head to open it: colour = {HEAD_STATISTICS[statistic]}",
+        height=int(np.clip(140 + 34 * layers, 300, 700)),
+        plot_bgcolor="#ffffff",
+        hoverdistance=-1,
+        dragmode=False,
+    )
     return fig

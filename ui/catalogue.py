@@ -31,7 +31,7 @@ DEMOS: tuple[Demo, ...] = (
         "Generation",
         "✍️",
         "generation",
-        "GPT-2 with zero-, one- and few-shot prompts (\"sea otter => loutre de mer\", \"cheese =>\"): "
+        'GPT-2 with zero-, one- and few-shot prompts ("sea otter => loutre de mer", "cheese =>"): '
         "in-context learning, where no gradient updates are performed. Decoding controls and token probabilities.",
         ("gpt2",),
     ),
@@ -40,7 +40,7 @@ DEMOS: tuple[Demo, ...] = (
         "CLIP zero-shot",
         "🖼️",
         "clip",
-        "Contrastive language–image pre-training: classify any photo with \"a photo of a {object}\", see the "
+        'Contrastive language–image pre-training: classify any photo with "a photo of a {object}", see the '
         "image × caption similarity matrix, and compare zero-shot with a linear probe on frozen features.",
         ("clip-vit-b-32-openai",),
     ),

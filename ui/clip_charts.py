@@ -111,9 +111,7 @@ def probability_figure(result: ZeroShotResult, image: int = 0) -> go.Figure:
     figure.update_xaxes(title_text="%", range=[0, 100], row=1, col=1)
     figure.update_xaxes(title_text="cosine", row=1, col=2)
     figure.update_yaxes(autorange="reversed", row=1, col=1)
-    figure.update_layout(
-        title=title, showlegend=False, height=max(320, 44 * len(ticks) + 140), bargap=0.25
-    )
+    figure.update_layout(title=title, showlegend=False, height=max(320, 44 * len(ticks) + 140), bargap=0.25)
     return figure
 
 
@@ -172,7 +170,11 @@ def similarity_figure(matrix: SimilarityMatrix, view: str = "cosine") -> go.Figu
     )
     for k in range(min(rows, cols)):
         figure.add_shape(
-            type="rect", x0=k - 0.5, x1=k + 0.5, y0=k - 0.5, y1=k + 0.5,
+            type="rect",
+            x0=k - 0.5,
+            x1=k + 0.5,
+            y0=k - 0.5,
+            y1=k + 0.5,
             line={"color": ZERO_SHOT_COLOUR, "width": 3},
         )
     figure.update_xaxes(tickvals=list(range(cols)), ticktext=x_ticks, tickangle=-30, side="bottom", title="caption")
@@ -242,7 +244,9 @@ def probe_figure(result: ProbeResult) -> go.Figure:
         annotation_text=f"chance: {result.chance:.0%}",
         annotation_position="bottom right",
     )
-    figure.update_xaxes(type="log", tickvals=shots, ticktext=[str(k) for k in shots], title="labelled examples per class")
+    figure.update_xaxes(
+        type="log", tickvals=shots, ticktext=[str(k) for k in shots], title="labelled examples per class"
+    )
     figure.update_yaxes(range=[0, 102], title=f"test accuracy (%), {result.n_test} test images")
     figure.update_layout(
         title="Linear probe vs zero-shot: transfer learning from frozen features",

@@ -81,16 +81,21 @@ def _log_axis(*arrays: np.ndarray, margin: float = 2.0) -> dict:
     return axis | {"tickvals": ticks, "ticktext": [f"{tick:g}" for tick in ticks]}
 
 
-def _mark_x(
-    fig: go.Figure, x: float, text: str, log_x: bool, label_left: bool, colour: str = THRESHOLD_COLOUR
-) -> None:
+def _mark_x(fig: go.Figure, x: float, text: str, log_x: bool, label_left: bool, colour: str = THRESHOLD_COLOUR) -> None:
     """A labelled vertical line at data position x. Callers put the label on its left (label_left) when
     the line is in the right half of the axis, so the label is never cut off at the edge."""
     fig.add_shape(type="line", x0=x, x1=x, y0=0, y1=1, yref="paper", line={"color": colour, "dash": "dash", "width": 2})
     fig.add_annotation(
-        x=_annotation_position(x, log_x), y=1, yref="paper", text=text, showarrow=False, yanchor="top",
-        xanchor="right" if label_left else "left", xshift=-4 if label_left else 4,
-        font={"color": colour}, bgcolor="rgba(255,255,255,0.8)",
+        x=_annotation_position(x, log_x),
+        y=1,
+        yref="paper",
+        text=text,
+        showarrow=False,
+        yanchor="top",
+        xanchor="right" if label_left else "left",
+        xshift=-4 if label_left else 4,
+        font={"color": colour},
+        bgcolor="rgba(255,255,255,0.8)",
     )
 
 
@@ -99,10 +104,19 @@ def _mark_y(fig: go.Figure, y: float, text: str, colour: str, side: str = "right
     `side` ("left" or "right") puts the label at the end where the curves are away from the level."""
     if y <= LOG_FLOOR:
         return
-    fig.add_shape(type="line", x0=0, x1=1, xref="paper", y0=y, y1=y, line={"color": colour, "dash": "dot", "width": 1.5})
+    fig.add_shape(
+        type="line", x0=0, x1=1, xref="paper", y0=y, y1=y, line={"color": colour, "dash": "dot", "width": 1.5}
+    )
     fig.add_annotation(
-        x=1 if side == "right" else 0, xref="paper", y=_annotation_position(y, log=True), text=text, showarrow=False,
-        xanchor=side, yanchor="bottom", font={"color": colour}, bgcolor="rgba(255,255,255,0.7)",
+        x=1 if side == "right" else 0,
+        xref="paper",
+        y=_annotation_position(y, log=True),
+        text=text,
+        showarrow=False,
+        xanchor=side,
+        yanchor="bottom",
+        font={"color": colour},
+        bgcolor="rgba(255,255,255,0.7)",
     )
 
 
@@ -231,16 +245,29 @@ def _bias_error_bars(result: BiasVarianceResult) -> dict:
     up = np.where(known, 2 * result.bias_sq_se, 0.0)
     shown = _positive(result.bias_sq)
     down = np.minimum(up, shown - LOG_FLOOR)
-    return {"type": "data", "symmetric": False, "array": up, "arrayminus": down, "color": BIAS_COLOUR,
-            "thickness": 1.5, "width": 4}
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": up,
+        "arrayminus": down,
+        "color": BIAS_COLOUR,
+        "thickness": 1.5,
+        "width": 4,
+    }
 
 
 def _capacity_text(result: BiasVarianceResult) -> str:
-    return f"degree {result.spread_capacity}" if result.settings.model == "polynomial" else f"k = {result.spread_capacity}"
+    return (
+        f"degree {result.spread_capacity}" if result.settings.model == "polynomial" else f"k = {result.spread_capacity}"
+    )
 
 
 def spread_table(result: BiasVarianceResult) -> pd.DataFrame:
-    columns = {"x": result.grid_x, "true f(x)": result.grid_target, "average fit (all training sets)": result.spread_mean}
+    columns = {
+        "x": result.grid_x,
+        "true f(x)": result.grid_target,
+        "average fit (all training sets)": result.spread_mean,
+    }
     for number, curve in enumerate(result.spread_curves, start=1):
         columns[f"fit to training set {number}"] = curve
     return pd.DataFrame(columns)
@@ -258,26 +285,42 @@ def spread_figure(result: BiasVarianceResult) -> go.Figure:
         group = f"set {number + 1}"
         fig.add_trace(
             go.Scatter(
-                x=result.grid_x, y=curve, name=f"fit to training set {number + 1}", legendgroup=group,
-                line={"color": colour, "width": 1.8}, opacity=0.85, hovertemplate="%{y:.3f}",
+                x=result.grid_x,
+                y=curve,
+                name=f"fit to training set {number + 1}",
+                legendgroup=group,
+                line={"color": colour, "width": 1.8},
+                opacity=0.85,
+                hovertemplate="%{y:.3f}",
             )
         )
         fig.add_trace(
             go.Scatter(
-                x=xs, y=ys, mode="markers", legendgroup=group, showlegend=False, hoverinfo="skip",
+                x=xs,
+                y=ys,
+                mode="markers",
+                legendgroup=group,
+                showlegend=False,
+                hoverinfo="skip",
                 marker={"color": colour, "size": 6, "opacity": 0.6},
             )
         )
     fig.add_trace(
         go.Scatter(
-            x=result.grid_x, y=result.spread_mean, name="average fit (all training sets)",
-            line={"color": TOTAL_COLOUR, "dash": "dash", "width": 3}, hovertemplate="%{y:.3f}",
+            x=result.grid_x,
+            y=result.spread_mean,
+            name="average fit (all training sets)",
+            line={"color": TOTAL_COLOUR, "dash": "dash", "width": 3},
+            hovertemplate="%{y:.3f}",
         )
     )
     fig.add_trace(
         go.Scatter(
-            x=result.grid_x, y=result.grid_target, name="true function f",
-            line={"color": TRUE_COLOUR, "width": 4}, hovertemplate="%{y:.3f}",
+            x=result.grid_x,
+            y=result.grid_target,
+            name="true function f",
+            line={"color": TRUE_COLOUR, "width": 4},
+            hovertemplate="%{y:.3f}",
         )
     )
     data = np.concatenate([result.grid_target, np.ravel(result.spread_y)])
@@ -333,23 +376,33 @@ def random_features_figure(result: RandomFeaturesResult) -> go.Figure:
     for j in range(chosen):
         fig.add_trace(
             go.Scatter(
-                x=p, y=_positive(result.test_median[j]), name=f"test error, {ridge_label(result.ridges[j])}",
-                line={"color": REFERENCE_COLOUR, "dash": "dash", "width": 2}, hovertemplate="%{y:.4g}",
+                x=p,
+                y=_positive(result.test_median[j]),
+                name=f"test error, {ridge_label(result.ridges[j])}",
+                line={"color": REFERENCE_COLOUR, "dash": "dash", "width": 2},
+                hovertemplate="%{y:.4g}",
             )
         )
     if repeats > 1:
-        fig.add_trace(_band(p, result.test_low[chosen], result.test_high[chosen], TEST_COLOUR, f"test error, {BAND_TEXT}"))
+        fig.add_trace(
+            _band(p, result.test_low[chosen], result.test_high[chosen], TEST_COLOUR, f"test error, {BAND_TEXT}")
+        )
     fig.add_trace(
         go.Scatter(
-            x=p, y=_positive(result.test_median[chosen]),
+            x=p,
+            y=_positive(result.test_median[chosen]),
             name=f"test error (median of {repeats}), {ridge_label(result.ridges[chosen])}",
-            line={"color": TEST_COLOUR, "width": 3.5}, hovertemplate="%{y:.4g}",
+            line={"color": TEST_COLOUR, "width": 3.5},
+            hovertemplate="%{y:.4g}",
         )
     )
     fig.add_trace(
         go.Scatter(
-            x=p, y=_positive(result.train_mean[chosen]), name="train error (mean)",
-            line={"color": TRAIN_COLOUR, "dash": "dot", "width": 2.5}, hovertemplate="%{y:.3g}",
+            x=p,
+            y=_positive(result.train_mean[chosen]),
+            name="train error (mean)",
+            line={"color": TRAIN_COLOUR, "dash": "dot", "width": 2.5},
+            hovertemplate="%{y:.3g}",
         )
     )
     # small p sits near "predict 0", large p nearer the noise: label each level where the curve is not
@@ -357,8 +410,15 @@ def random_features_figure(result: RandomFeaturesResult) -> go.Figure:
     _mark_y(fig, result.null_error, "predict 0", REFERENCE_COLOUR)
     x_axis = _log_axis(p, [result.threshold], margin=1.3)
     label_left = _in_right_half(math.log10(result.threshold), *x_axis["range"])
-    _mark_x(fig, result.threshold, f"interpolation threshold p = n = {result.threshold}", log_x=True, label_left=label_left)
-    _layout(fig, "Double descent: test error against p", "p, number of random features (log scale)", "mean squared error (log scale)")
+    _mark_x(
+        fig, result.threshold, f"interpolation threshold p = n = {result.threshold}", log_x=True, label_left=label_left
+    )
+    _layout(
+        fig,
+        "Double descent: test error against p",
+        "p, number of random features (log scale)",
+        "mean squared error (log scale)",
+    )
     fig.update_layout(
         xaxis=x_axis,
         yaxis=_log_axis(result.test_low, result.test_high, [result.noise_var, result.null_error]),
@@ -443,23 +503,36 @@ def linear_model_figure(result: LinearModelResult) -> go.Figure:
     for j in range(chosen):
         fig.add_trace(
             go.Scatter(
-                x=theory_x, y=_positive(result.theory_risk_fine[j] + noise_var), name=f"theory, {ridge_label(result.ridges[j])}",
-                line={"color": REFERENCE_COLOUR, "dash": "dash", "width": 2}, hovertemplate="%{y:.4g}",
+                x=theory_x,
+                y=_positive(result.theory_risk_fine[j] + noise_var),
+                name=f"theory, {ridge_label(result.ridges[j])}",
+                line={"color": REFERENCE_COLOUR, "dash": "dash", "width": 2},
+                hovertemplate="%{y:.4g}",
             )
         )
     fig.add_trace(
         go.Scatter(
-            x=theory_x, y=_positive(result.theory_risk_fine[chosen] + noise_var),
+            x=theory_x,
+            y=_positive(result.theory_risk_fine[chosen] + noise_var),
             name=f"theory (Hastie et al.), {ridge_label(result.ridges[chosen])}",
-            line={"color": TOTAL_COLOUR, "width": 3}, hovertemplate="%{y:.4g}",
+            line={"color": TOTAL_COLOUR, "width": 3},
+            hovertemplate="%{y:.4g}",
         )
     )
     fig.add_trace(
         go.Scatter(
-            x=x, y=_positive(result.test_mse_mean[chosen]), mode="markers",
+            x=x,
+            y=_positive(result.test_mse_mean[chosen]),
+            mode="markers",
             name=f"simulation: mean of {result.settings.n_repeats} (± 2 s.e.)",
             marker={"color": MEASURED_COLOUR, "size": 8},
-            error_y={"type": "data", "array": error_bars[chosen], "color": MEASURED_COLOUR, "thickness": 1.5, "width": 3},
+            error_y={
+                "type": "data",
+                "array": error_bars[chosen],
+                "color": MEASURED_COLOUR,
+                "thickness": 1.5,
+                "width": 3,
+            },
             hovertemplate="%{y:.4g}",
         )
     )
@@ -469,7 +542,9 @@ def linear_model_figure(result: LinearModelResult) -> go.Figure:
     _mark_y(fig, noise_var, "noise σ² (best possible)", NOISE_COLOUR, side=noise_side)
     _mark_y(fig, result.settings.signal**2 + noise_var, "predict 0: r² + σ²", REFERENCE_COLOUR, side=null_side)
     x_axis = _log_axis(theory_x, [threshold], margin=1.3)
-    _mark_x(fig, threshold, threshold_text, log_x=True, label_left=_in_right_half(math.log10(threshold), *x_axis["range"]))
+    _mark_x(
+        fig, threshold, threshold_text, log_x=True, label_left=_in_right_half(math.log10(threshold), *x_axis["range"])
+    )
     title = (
         "Theory vs simulation, against γ = p / n"
         if result.settings.sweep == "features"
@@ -507,15 +582,23 @@ STEP_Y_RANGE = (-2.5, 2.5)  # the fit panel's y range; wilder fits leave it, as 
 
 def _step_title(path: FitPath, index: int) -> str:
     p, n = int(path.n_features[index]), path.threshold
-    where = "fewer features than points" if p < n else ("the interpolation threshold" if p == n else "more features than points")
+    where = (
+        "fewer features than points"
+        if p < n
+        else ("the interpolation threshold" if p == n else "more features than points")
+    )
     return f"p = {p} features, n = {n} points: {where}"
 
 
 def fit_path_table(path: FitPath) -> pd.DataFrame:
-    return pd.DataFrame({
-        "p": path.n_features, "train_error": path.train_error, "test_error": path.test_error,
-        "coefficient_norm": path.weight_norm,
-    })
+    return pd.DataFrame(
+        {
+            "p": path.n_features,
+            "train_error": path.train_error,
+            "test_error": path.test_error,
+            "coefficient_norm": path.weight_norm,
+        }
+    )
 
 
 def fit_path_figure(path: FitPath, index: int) -> go.Figure:
@@ -526,36 +609,94 @@ def fit_path_figure(path: FitPath, index: int) -> go.Figure:
     Traces 2 (the fit), 5 and 6 (the markers on the error curves) are the ones each frame replaces.
     """
     p_values = path.n_features
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45], horizontal_spacing=0.1,
-                        subplot_titles=("the fit", "error against p (log scales)"))
-    fig.add_trace(go.Scatter(x=path.grid_x, y=path.grid_target, name="true f", line={"color": TRUE_COLOUR, "dash": "dash", "width": 2},
-                             hoverinfo="skip"), row=1, col=1)
-    fig.add_trace(go.Scatter(x=path.x_train, y=path.y_train, name="training points", mode="markers",
-                             marker={"color": TRAIN_COLOUR, "size": 10}, hovertemplate="x %{x:.2f}, y %{y:.2f}<extra></extra>"), row=1, col=1)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.55, 0.45],
+        horizontal_spacing=0.1,
+        subplot_titles=("the fit", "error against p (log scales)"),
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=path.grid_x,
+            y=path.grid_target,
+            name="true f",
+            line={"color": TRUE_COLOUR, "dash": "dash", "width": 2},
+            hoverinfo="skip",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=path.x_train,
+            y=path.y_train,
+            name="training points",
+            mode="markers",
+            marker={"color": TRAIN_COLOUR, "size": 10},
+            hovertemplate="x %{x:.2f}, y %{y:.2f}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
 
     def fit_trace(i: int) -> go.Scatter:
-        return go.Scatter(x=path.grid_x, y=path.fitted[i].astype(np.float32), name="fit with p features", line={"color": TEST_COLOUR, "width": 3.5},
-                          hoverinfo="skip")
+        return go.Scatter(
+            x=path.grid_x,
+            y=path.fitted[i].astype(np.float32),
+            name="fit with p features",
+            line={"color": TEST_COLOUR, "width": 3.5},
+            hoverinfo="skip",
+        )
 
     def marker(i: int, values: np.ndarray, colour: str, name: str) -> go.Scatter:
-        return go.Scatter(x=[p_values[i]], y=[max(float(values[i]), LOG_FLOOR)], mode="markers", name=name, showlegend=False,
-                          marker={"color": colour, "size": 15, "line": {"color": "#ffffff", "width": 2}},
-                          hovertemplate=f"p = %{{x}}: %{{y:.3g}}<extra>{name}</extra>")
+        return go.Scatter(
+            x=[p_values[i]],
+            y=[max(float(values[i]), LOG_FLOOR)],
+            mode="markers",
+            name=name,
+            showlegend=False,
+            marker={"color": colour, "size": 15, "line": {"color": "#ffffff", "width": 2}},
+            hovertemplate=f"p = %{{x}}: %{{y:.3g}}<extra>{name}</extra>",
+        )
 
     fig.add_trace(fit_trace(index), row=1, col=1)
-    fig.add_trace(go.Scatter(x=p_values, y=_positive(path.test_error), name="test error", line={"color": TEST_COLOUR, "width": 2.5},
-                             hovertemplate="p = %{x}: %{y:.3g}<extra>test error</extra>"), row=1, col=2)
-    fig.add_trace(go.Scatter(x=p_values, y=_positive(path.train_error), name="train error", line={"color": TRAIN_COLOUR, "dash": "dot", "width": 2.5},
-                             hovertemplate="p = %{x}: %{y:.3g}<extra>train error</extra>"), row=1, col=2)
+    fig.add_trace(
+        go.Scatter(
+            x=p_values,
+            y=_positive(path.test_error),
+            name="test error",
+            line={"color": TEST_COLOUR, "width": 2.5},
+            hovertemplate="p = %{x}: %{y:.3g}<extra>test error</extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=p_values,
+            y=_positive(path.train_error),
+            name="train error",
+            line={"color": TRAIN_COLOUR, "dash": "dot", "width": 2.5},
+            hovertemplate="p = %{x}: %{y:.3g}<extra>train error</extra>",
+        ),
+        row=1,
+        col=2,
+    )
     fig.add_trace(marker(index, path.test_error, TEST_COLOUR, "test error at p"), row=1, col=2)
     fig.add_trace(marker(index, path.train_error, TRAIN_COLOUR, "train error at p"), row=1, col=2)
     fig.frames = [
         # A frame carries only what changes (the fit's y, as float32; the markers' place): a few KB each.
-        go.Frame(name=str(int(p)), traces=[2, 5, 6],
-                 data=[go.Scatter(y=path.fitted[i].astype(np.float32)),
-                       go.Scatter(x=[p], y=[max(float(path.test_error[i]), LOG_FLOOR)]),
-                       go.Scatter(x=[p], y=[max(float(path.train_error[i]), LOG_FLOOR)])],
-                 layout={"title": {"text": _step_title(path, i)}})
+        go.Frame(
+            name=str(int(p)),
+            traces=[2, 5, 6],
+            data=[
+                go.Scatter(y=path.fitted[i].astype(np.float32)),
+                go.Scatter(x=[p], y=[max(float(path.test_error[i]), LOG_FLOOR)]),
+                go.Scatter(x=[p], y=[max(float(path.train_error[i]), LOG_FLOOR)]),
+            ],
+            layout={"title": {"text": _step_title(path, i)}},
+        )
         for i, p in enumerate(p_values)
     ]
     fig.add_vline(x=path.threshold, line={"color": THRESHOLD_COLOUR, "dash": "dash", "width": 2}, row=1, col=2)
@@ -565,25 +706,68 @@ def fit_path_figure(path: FitPath, index: int) -> go.Figure:
     fig.update_yaxes(type="log", range=[math.log10(low) - 0.3, math.log10(ERROR_CAP) + 0.2], row=1, col=2)
     fig.update_xaxes(title_text="x", range=[-1.05, 1.05], row=1, col=1)
     fig.update_yaxes(range=list(STEP_Y_RANGE), row=1, col=1)
-    play = {"frame": {"duration": STEP_FRAME_MS, "redraw": True}, "fromcurrent": False, "transition": {"duration": 0}, "mode": "immediate"}
+    play = {
+        "frame": {"duration": STEP_FRAME_MS, "redraw": True},
+        "fromcurrent": False,
+        "transition": {"duration": 0},
+        "mode": "immediate",
+    }
     fig.update_layout(
-        title=_step_title(path, index), height=HEIGHT + 80, hovermode="closest",
+        title=_step_title(path, index),
+        height=HEIGHT + 80,
+        hovermode="closest",
         legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0, "xanchor": "left", "x": 0},
         margin={"b": 150},
-        updatemenus=[{
-            "type": "buttons", "direction": "left", "x": 0.0, "xanchor": "left", "y": -0.13, "yanchor": "top",
-            "buttons": [
-                {"label": "▶ Play p from 1", "method": "animate", "args": [None, play]},
-                {"label": "⏸ Pause", "method": "animate",
-                 "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}]},
-            ],
-        }],
-        sliders=[{
-            "active": index, "x": 0.3, "len": 0.7, "y": -0.1, "yanchor": "top", "pad": {"t": 10},
-            "currentvalue": {"prefix": "p = "},
-            "steps": [{"label": str(int(p)), "method": "animate",
-                       "args": [[str(int(p))], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate", "transition": {"duration": 0}}]}
-                      for p in p_values],
-        }],
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "left",
+                "x": 0.0,
+                "xanchor": "left",
+                "y": -0.13,
+                "yanchor": "top",
+                "buttons": [
+                    {"label": "▶ Play p from 1", "method": "animate", "args": [None, play]},
+                    {
+                        "label": "⏸ Pause",
+                        "method": "animate",
+                        "args": [
+                            [None],
+                            {
+                                "frame": {"duration": 0, "redraw": False},
+                                "mode": "immediate",
+                                "transition": {"duration": 0},
+                            },
+                        ],
+                    },
+                ],
+            }
+        ],
+        sliders=[
+            {
+                "active": index,
+                "x": 0.3,
+                "len": 0.7,
+                "y": -0.1,
+                "yanchor": "top",
+                "pad": {"t": 10},
+                "currentvalue": {"prefix": "p = "},
+                "steps": [
+                    {
+                        "label": str(int(p)),
+                        "method": "animate",
+                        "args": [
+                            [str(int(p))],
+                            {
+                                "frame": {"duration": 0, "redraw": True},
+                                "mode": "immediate",
+                                "transition": {"duration": 0},
+                            },
+                        ],
+                    }
+                    for p in p_values
+                ],
+            }
+        ],
     )
     return fig

@@ -24,7 +24,7 @@ from models.fill_mask import (
     MlmPredictions,
     MlmTally,
 )
-from ui.text import plotly_safe, visible_token
+from ui.text import plotly_safe
 
 PROBABILITY_COLOUR = "#1f4e9c"
 LEFT_TO_RIGHT_COLOUR = "#c2410c"
@@ -226,19 +226,29 @@ def mlm_loss_figure(corruption: MlmCorruption, step: MlmPredictions, vocab_size:
     uniform = math.log(vocab_size)
     top = max(uniform, float(step.losses.max()))
     figure.add_hline(
-        y=step.loss, line_dash="solid", line_color="#111",
-        annotation_text=f"MLM loss (mean) = {step.loss:.2f}", annotation_position="top left",
+        y=step.loss,
+        line_dash="solid",
+        line_color="#111",
+        annotation_text=f"MLM loss (mean) = {step.loss:.2f}",
+        annotation_position="top left",
     )
     figure.add_hline(
-        y=uniform, line_dash="dot", line_color="#888",
-        annotation_text=f"uniform guess: ln {vocab_size:,} = {uniform:.2f}", annotation_position="bottom right",
+        y=uniform,
+        line_dash="dot",
+        line_color="#888",
+        annotation_text=f"uniform guess: ln {vocab_size:,} = {uniform:.2f}",
+        annotation_position="bottom right",
     )
     figure.update_layout(
         title="Loss at the selected positions only",
         height=400,
         barmode="relative",  # one bar per position: each trace holds one action
-        xaxis={"title": "selected position: original token", "type": "category", "categoryorder": "array",
-               "categoryarray": labels},
+        xaxis={
+            "title": "selected position: original token",
+            "type": "category",
+            "categoryorder": "array",
+            "categoryarray": labels,
+        },
         yaxis={"title": "cross-entropy (nats)", "range": [0, top * 1.2]},
         legend={"orientation": "h", "yanchor": "top", "y": -0.3},
     )
@@ -255,7 +265,11 @@ def mlm_tally_figure(tally: MlmTally) -> go.Figure:
     for column, action in enumerate(MLM_ACTIONS):
         colour = ACTION_COLOURS[action]
         figure.add_scatter(
-            x=tally.draws, y=shares[:, column], mode="lines", name=ACTION_WORDS[action], line={"color": colour, "width": 2.5},
+            x=tally.draws,
+            y=shares[:, column],
+            mode="lines",
+            name=ACTION_WORDS[action],
+            line={"color": colour, "width": 2.5},
             hovertemplate="after %{x} draws: %{y:.1%}<extra>" + action + "</extra>",
         )
         figure.add_hline(y=MLM_RULE_SHARES[action], line_dash="dot", line_color=colour)

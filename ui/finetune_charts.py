@@ -18,8 +18,12 @@ CHANCE = 0.5  # two balanced classes
 
 
 def _chance_line(fig: go.Figure) -> None:
-    fig.add_hline(y=CHANCE, line={"color": "#9ca3af", "dash": "dot"}, annotation_text="chance (50 %)",
-                  annotation_position="bottom right")
+    fig.add_hline(
+        y=CHANCE,
+        line={"color": "#9ca3af", "dash": "dot"},
+        annotation_text="chance (50 %)",
+        annotation_position="bottom right",
+    )
 
 
 def curves_figure(records: list[EpochRecord] | tuple[EpochRecord, ...], epochs: int) -> go.Figure:
@@ -31,17 +35,38 @@ def curves_figure(records: list[EpochRecord] | tuple[EpochRecord, ...], epochs: 
             continue
         colour = STRATEGY_COLOURS[strategy]
         epochs_seen = [record.epoch for record in mine]
-        fig.add_trace(go.Scatter(x=epochs_seen, y=[r.test_accuracy for r in mine], name=f"{STRATEGY_NAMES[strategy]}: test",
-                                 mode="lines+markers", line={"color": colour, "width": 3}, legendgroup=strategy,
-                                 hovertemplate="epoch %{x}: %{y:.0%}<extra>test</extra>"))
-        fig.add_trace(go.Scatter(x=epochs_seen, y=[r.train_accuracy for r in mine], name="train", showlegend=False,
-                                 mode="lines", line={"color": colour, "width": 1.5, "dash": "dot"}, legendgroup=strategy,
-                                 hovertemplate="epoch %{x}: %{y:.0%}<extra>train</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=epochs_seen,
+                y=[r.test_accuracy for r in mine],
+                name=f"{STRATEGY_NAMES[strategy]}: test",
+                mode="lines+markers",
+                line={"color": colour, "width": 3},
+                legendgroup=strategy,
+                hovertemplate="epoch %{x}: %{y:.0%}<extra>test</extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=epochs_seen,
+                y=[r.train_accuracy for r in mine],
+                name="train",
+                showlegend=False,
+                mode="lines",
+                line={"color": colour, "width": 1.5, "dash": "dot"},
+                legendgroup=strategy,
+                hovertemplate="epoch %{x}: %{y:.0%}<extra>train</extra>",
+            )
+        )
     _chance_line(fig)
     fig.update_xaxes(title_text="epoch", range=[0.8, max(epochs, 1) + 0.2], dtick=1 if epochs <= 15 else 5)
     fig.update_yaxes(title_text="accuracy", range=[0, 1.02], tickformat=".0%")
-    fig.update_layout(title="Accuracy after each epoch (solid: test, dotted: training examples)", height=440,
-                      legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"}, margin={"b": 110})
+    fig.update_layout(
+        title="Accuracy after each epoch (solid: test, dotted: training examples)",
+        height=440,
+        legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"},
+        margin={"b": 110},
+    )
     return fig
 
 
@@ -49,16 +74,19 @@ def results_table(result: FinetuneResult) -> pd.DataFrame:
     rows = []
     for item in result.results:
         forgetting = item.forgetting
-        rows.append({
-            "strategy": STRATEGY_NAMES[item.strategy],
-            "trainable parameters": item.trainable_params,
-            "share trained": item.trainable_params / item.total_params,
-            "test accuracy": item.test_accuracy if item.history else None,
-            "paraphrases found, before → after": (
-                f"{forgetting.retrieval_before:.0%} → {forgetting.retrieval_after:.0%}" if forgetting else "–"),
-            "drift of sentence vectors": forgetting.drift if forgetting else None,
-            "seconds": item.seconds,
-        })
+        rows.append(
+            {
+                "strategy": STRATEGY_NAMES[item.strategy],
+                "trainable parameters": item.trainable_params,
+                "share trained": item.trainable_params / item.total_params,
+                "test accuracy": item.test_accuracy if item.history else None,
+                "paraphrases found, before → after": (
+                    f"{forgetting.retrieval_before:.0%} → {forgetting.retrieval_after:.0%}" if forgetting else "–"
+                ),
+                "drift of sentence vectors": forgetting.drift if forgetting else None,
+                "seconds": item.seconds,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -69,19 +97,40 @@ def accuracy_by_examples_figure(points: dict[Strategy, list[tuple[int, float]]])
         if not pairs:
             continue
         pairs = sorted(pairs)
-        fig.add_trace(go.Scatter(x=[k for k, _ in pairs], y=[a for _, a in pairs], name=STRATEGY_NAMES[strategy],
-                                 mode="lines+markers", line={"color": STRATEGY_COLOURS[strategy], "width": 3},
-                                 hovertemplate="%{x} per class: %{y:.0%}<extra>" + STRATEGY_NAMES[strategy] + "</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[k for k, _ in pairs],
+                y=[a for _, a in pairs],
+                name=STRATEGY_NAMES[strategy],
+                mode="lines+markers",
+                line={"color": STRATEGY_COLOURS[strategy], "width": 3},
+                hovertemplate="%{x} per class: %{y:.0%}<extra>" + STRATEGY_NAMES[strategy] + "</extra>",
+            )
+        )
     _chance_line(fig)
     sizes = sorted({k for pairs in points.values() for k, _ in pairs} | {4, 64})
-    fig.update_xaxes(title_text="labelled examples per class (log scale)", type="log", tickvals=sizes,
-                     ticktext=[str(k) for k in sizes], range=[0.5, 1.9])
+    fig.update_xaxes(
+        title_text="labelled examples per class (log scale)",
+        type="log",
+        tickvals=sizes,
+        ticktext=[str(k) for k in sizes],
+        range=[0.5, 1.9],
+    )
     fig.update_yaxes(title_text="test accuracy", range=[0.3, 1.02], tickformat=".0%")
-    fig.update_layout(title="Few labelled examples: what pre-training buys", height=440,
-                      legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"}, margin={"b": 110})
+    fig.update_layout(
+        title="Few labelled examples: what pre-training buys",
+        height=440,
+        legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"},
+        margin={"b": 110},
+    )
     return fig
 
 
 def sweep_table(points: dict[Strategy, list[tuple[int, float]]]) -> pd.DataFrame:
-    return pd.DataFrame([{"strategy": STRATEGY_NAMES[s], "per class": k, "test accuracy": a}
-                         for s, pairs in points.items() for k, a in sorted(pairs)])
+    return pd.DataFrame(
+        [
+            {"strategy": STRATEGY_NAMES[s], "per class": k, "test accuracy": a}
+            for s, pairs in points.items()
+            for k, a in sorted(pairs)
+        ]
+    )

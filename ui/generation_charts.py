@@ -83,19 +83,29 @@ def sampling_filter_figure(filtered: SamplingFilter, pieces: list[str]) -> go.Fi
     before_fill = ["rgba(0,0,0,0)" if kept else CUT_COLOUR for kept in filtered.kept[shown]]
     fig = go.Figure()
     fig.add_bar(
-        y=labels, x=filtered.before[shown], orientation="h", name="model (temperature 1, no filter); grey: cut away",
+        y=labels,
+        x=filtered.before[shown],
+        orientation="h",
+        name="model (temperature 1, no filter); grey: cut away",
         marker={"color": before_fill, "line": {"color": OTHER_COLOUR, "width": 2}},
         hovertemplate="%{y}: %{x:.2%} before<extra></extra>",
     )
     fig.add_bar(
-        y=labels, x=filtered.after[shown], orientation="h", name="what sampling draws from",
-        marker={"color": CHOSEN_COLOUR}, hovertemplate="%{y}: %{x:.2%} after<extra></extra>",
+        y=labels,
+        x=filtered.after[shown],
+        orientation="h",
+        name="what sampling draws from",
+        marker={"color": CHOSEN_COLOUR},
+        hovertemplate="%{y}: %{x:.2%} after<extra></extra>",
     )
     kept = int(filtered.kept.sum())
     fig.update_layout(
-        title=(f"Sampling keeps {kept:,} token{'s' if kept != 1 else ''} · entropy "
-               f"{filtered.entropy_before_bits:.1f} → {filtered.entropy_after_bits:.1f} bits"),
-        barmode="overlay", height=90 + 26 * len(labels),
+        title=(
+            f"Sampling keeps {kept:,} token{'s' if kept != 1 else ''} · entropy "
+            f"{filtered.entropy_before_bits:.1f} → {filtered.entropy_after_bits:.1f} bits"
+        ),
+        barmode="overlay",
+        height=90 + 26 * len(labels),
         yaxis={"autorange": "reversed", "type": "category"},
         xaxis={"title": "probability", "tickformat": ".0%"},
         legend={"orientation": "h", "yanchor": "top", "y": -0.18},
@@ -105,8 +115,16 @@ def sampling_filter_figure(filtered: SamplingFilter, pieces: list[str]) -> go.Fi
 
 def sampling_filter_table(filtered: SamplingFilter, pieces: list[str]) -> pd.DataFrame:
     count = len(pieces)
-    return pd.DataFrame({"rank": np.arange(1, count + 1), "token": pieces, "token_id": filtered.ids[:count],
-                         "before": filtered.before[:count], "after": filtered.after[:count], "kept": filtered.kept[:count]})
+    return pd.DataFrame(
+        {
+            "rank": np.arange(1, count + 1),
+            "token": pieces,
+            "token_id": filtered.ids[:count],
+            "before": filtered.before[:count],
+            "after": filtered.after[:count],
+            "kept": filtered.kept[:count],
+        }
+    )
 
 
 def next_token_table(dist: NextTokenDistribution) -> pd.DataFrame:
@@ -152,9 +170,7 @@ def token_probability_figure(result: GenerationResult) -> go.Figure:
         y=[step.probability for step in steps],
         name="generated token",
         marker_color=CHOSEN_COLOUR,
-        customdata=[
-            [percent(step.probability), plotly_safe(step.alternative_pieces[0])] for step in steps
-        ],
+        customdata=[[percent(step.probability), plotly_safe(step.alternative_pieces[0])] for step in steps],
         hovertemplate="%{x}: %{customdata[0]}<br>most likely: %{customdata[1]}<extra></extra>",
     )
     fig.add_scatter(
@@ -196,7 +212,8 @@ def chip_titles(result_steps) -> list[str]:
     titles = []
     for step in result_steps:
         best = ", ".join(
-            f"{visible_token(piece)} {prob:.0%}" for piece, prob in zip(step.alternative_pieces[:5], step.alternative_probs[:5])
+            f"{visible_token(piece)} {prob:.0%}"
+            for piece, prob in zip(step.alternative_pieces[:5], step.alternative_probs[:5])
         )
         titles.append(f"step {step.index + 1}: p = {step.probability:.1%}; top: {best}")
     return titles
@@ -206,14 +223,20 @@ def shot_curve_figure(curve: ShotCurve, labelled: LabelledSet) -> go.Figure:
     fig = go.Figure()
     # ±1 standard error over the items: a curve whose bars overlap from k to k has not clearly moved.
     fig.add_scatter(
-        x=curve.ks.tolist(), y=curve.accuracy, mode="lines+markers", name="accuracy (greedy answer right)",
+        x=curve.ks.tolist(),
+        y=curve.accuracy,
+        mode="lines+markers",
+        name="accuracy (greedy answer right)",
         line={"color": ACCURACY_COLOUR, "width": 3},
         error_y={"type": "data", "array": curve.accuracy_error, "color": ACCURACY_COLOUR, "thickness": 1.5},
         customdata=curve.accuracy_error,
         hovertemplate="k = %{x}: %{y:.0%} ± %{customdata:.0%}<extra>accuracy</extra>",
     )
     fig.add_scatter(
-        x=curve.ks.tolist(), y=curve.mean_probability, mode="lines+markers", name="mean P(right answer)",
+        x=curve.ks.tolist(),
+        y=curve.mean_probability,
+        mode="lines+markers",
+        name="mean P(right answer)",
         line={"color": PROBABILITY_COLOUR, "width": 3, "dash": "dash"},
         error_y={"type": "data", "array": curve.probability_error, "color": PROBABILITY_COLOUR, "thickness": 1.5},
         customdata=curve.probability_error,

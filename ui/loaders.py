@@ -74,7 +74,12 @@ def current_device() -> DeviceChoice:
     return choose_device()
 
 
-_SOURCE_WORDS = {"local-dir": "local folder", "package": "installed package", "cache": "local cache", "hub": "downloaded from the Hub"}
+_SOURCE_WORDS = {
+    "local-dir": "local folder",
+    "package": "installed package",
+    "cache": "local cache",
+    "hub": "downloaded from the Hub",
+}
 
 
 def load_reserve_mb(entry: ModelEntry) -> float:

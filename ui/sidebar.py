@@ -16,7 +16,7 @@ _STATE_ICONS = {"not loaded": "⚪", "loading": "⏳", "loaded": "🟢", "unavai
 
 
 def describe_load(load: EngineLoad | None) -> str:
-    """" · 12 running, 30 waiting · 140 answered, 3 stopped": what the class is doing with a model."""
+    """ " · 12 running, 30 waiting · 140 answered, 3 stopped": what the class is doing with a model."""
     if load is None:
         return ""
     now = f" · {load.running} running, {load.waiting} waiting" if load.running or load.waiting else ""
@@ -39,8 +39,10 @@ def render_sidebar() -> Callable[[], None]:
         )
         st.caption(f"**Device:** {current_device().label}")
         if int8_requested() and current_device().device == "cpu":
-            st.caption("**int8 mode:** GPT-2 and BERT run with 8-bit weights for a big class; their numbers "
-                       "are close to, not exactly, full precision.")
+            st.caption(
+                "**int8 mode:** GPT-2 and BERT run with 8-bit weights for a big class; their numbers "
+                "are close to, not exactly, full precision."
+            )
         status_slot = st.expander("Models", expanded=False).empty()
 
     def show_model_status() -> None:

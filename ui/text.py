@@ -41,7 +41,9 @@ def inline_code(text: str, limit: int = 40) -> str:
     return f"`{shown.strip() or '∅'}`"
 
 
-def token_chips_html(pieces: Sequence[str], scores: Sequence[float] | None = None, titles: Sequence[str] | None = None) -> str:
+def token_chips_html(
+    pieces: Sequence[str], scores: Sequence[float] | None = None, titles: Sequence[str] | None = None
+) -> str:
     """Tokens as coloured chips; `scores` in [0, 1] shade them, `titles` become hover text."""
     chips = []
     for index, piece in enumerate(pieces):
@@ -51,9 +53,7 @@ def token_chips_html(pieces: Sequence[str], scores: Sequence[float] | None = Non
             # White to a saturated blue; text turns white when the background gets dark.
             shade = f"background: rgba(31, 78, 156, {score:.3f}); color: {'#fff' if score > 0.55 else '#000'};"
         title = f' title="{html.escape(titles[index], quote=True)}"' if titles is not None else ""
-        chips.append(
-            f'<span class="ll-token" style="{shade}"{title}>{html.escape(visible_token(piece))}</span>'
-        )
+        chips.append(f'<span class="ll-token" style="{shade}"{title}>{html.escape(visible_token(piece))}</span>')
     return (
         '<div class="ll-tokens" style="line-height: 2.2; font-family: monospace;">'
         + "".join(chips)
@@ -62,7 +62,9 @@ def token_chips_html(pieces: Sequence[str], scores: Sequence[float] | None = Non
     )
 
 
-def show_tokens(pieces: Sequence[str], scores: Sequence[float] | None = None, titles: Sequence[str] | None = None) -> None:
+def show_tokens(
+    pieces: Sequence[str], scores: Sequence[float] | None = None, titles: Sequence[str] | None = None
+) -> None:
     st.markdown(token_chips_html(pieces, scores, titles), unsafe_allow_html=True)
 
 

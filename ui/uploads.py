@@ -45,7 +45,9 @@ def _stores() -> dict[str, dict[str, Decoded]]:
 
 def held_mb() -> float:
     """Memory the session's kept pictures take, all widgets together."""
-    return sum(_image_mb(item.image) for store in _stores().values() for item in store.values() if item.image is not None)
+    return sum(
+        _image_mb(item.image) for store in _stores().values() for item in store.values() if item.image is not None
+    )
 
 
 def _image_mb(image: LoadedImage) -> float:
@@ -74,8 +76,11 @@ def read_uploads(widget: str, uploads: Sequence, max_side: int = MAX_IMAGE_SIDE)
                 st.warning("A file was uploaded before a restart of this page's memory: upload it again.", icon="⬆️")
                 continue
             if held >= MAX_SESSION_IMAGES_MB:
-                st.warning(f"Only the first {len(current)} photos are used: together they hold {held:.0f} MB, the most "
-                           "one student's photos may take on this shared server. Remove some to use others.", icon="✏️")
+                st.warning(
+                    f"Only the first {len(current)} photos are used: together they hold {held:.0f} MB, the most "
+                    "one student's photos may take on this shared server. Remove some to use others.",
+                    icon="✏️",
+                )
                 break
             try:
                 item = Decoded(upload.name, load_image(upload.getvalue(), upload.name, max_side=max_side))

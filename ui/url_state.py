@@ -130,7 +130,9 @@ class UrlState:
             value = self.value(name)
             if value != default:
                 wanted[name] = self._encoders[name](value)
-        others = sum(_link_chars(name, str(value)) for name, value in st.query_params.items() if name not in self._defaults)
+        others = sum(
+            _link_chars(name, str(value)) for name, value in st.query_params.items() if name not in self._defaults
+        )
         left_out = []
         while wanted and others + sum(_link_chars(name, value) for name, value in wanted.items()) > MAX_LINK_CHARS:
             longest = max(wanted, key=lambda name: _link_chars(name, wanted[name]))
@@ -146,9 +148,7 @@ class UrlState:
     def show_link_notes(self) -> None:
         """Say which link values were malformed (so the default is used) and which are too long for a link."""
         if self.ignored:
-            st.caption(
-                "Ignored from the link (not valid here, so the default is used): " + ", ".join(self.ignored)
-            )
+            st.caption("Ignored from the link (not valid here, so the default is used): " + ", ".join(self.ignored))
         left_out = st.session_state.get(f"{self.page}__left_out_of_link", [])
         if left_out:
             st.caption(

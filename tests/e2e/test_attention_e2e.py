@@ -86,7 +86,9 @@ def test_rollout_carries_the_not_explanation_note(page, app_server):
 
 
 def test_bert_and_gpt2_side_by_side(page, app_server):
-    open_page(page, app_server, PATH, "view=compare&preset=unicorn&text=" + quote("The unicorns spoke perfect English."))
+    open_page(
+        page, app_server, PATH, "view=compare&preset=unicorn&text=" + quote("The unicorns spoke perfect English.")
+    )
     assert exception_texts(page) == []
     page.locator('[data-testid="stMain"] .js-plotly-plot').nth(1).wait_for()
     assert plot_count(page) == 2
@@ -127,9 +129,13 @@ def test_empty_and_long_text_say_what_to_do(page, app_server):
 
 
 def test_lecture_mode_heatmap(page, app_server):
-    open_page(page, app_server, PATH, "lecture=1&preset=unicorn&text=" + quote(
-        "In a shocking finding, scientist discovered a herd of unicorns living in a remote valley."
-    ))
+    open_page(
+        page,
+        app_server,
+        PATH,
+        "lecture=1&preset=unicorn&text="
+        + quote("In a shocking finding, scientist discovered a herd of unicorns living in a remote valley."),
+    )
     assert exception_texts(page) == []
     page.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for()
     tall_screenshot(page, "attention-lecture-mode")

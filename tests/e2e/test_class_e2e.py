@@ -5,7 +5,6 @@ server must log no traceback."""
 
 from __future__ import annotations
 
-import re
 
 import pytest
 

@@ -200,4 +200,3 @@ def test_phone_width_has_no_horizontal_scroll(browser, app_server):
         screenshot(phone, "clip-phone")
     finally:
         context.close()
-

@@ -85,7 +85,9 @@ def test_head_view_lines_and_a_clicked_token(page, app_server):
     picker = page.locator('[data-testid="stSelectbox"]', has_text="Show the lines of")
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=stSelectbox]')].some(box => box.innerText.includes('Show the"
-        " lines of') && box.querySelector('input')?.value.includes('(query, left)'))", timeout=20_000)
+        " lines of') && box.querySelector('input')?.value.includes('(query, left)'))",
+        timeout=20_000,
+    )
     assert picker.locator("input").input_value().startswith("3. ")
     tall(page, "teaching-head-view-one-token")
 
@@ -120,7 +122,9 @@ def test_double_descent_plays_p_across_the_sweep(page, app_server):
     # The browser animates the frames by itself: the title walks through p from 1 without a server round trip.
     page.wait_for_function(
         "() => [...document.querySelectorAll('.gtitle')].some(t => /^p = [0-9]+ features/.test(t.textContent)"
-        " && !t.textContent.startsWith('p = 15 '))", timeout=20_000)
+        " && !t.textContent.startsWith('p = 15 '))",
+        timeout=20_000,
+    )
     chart.locator(".updatemenu-button", has_text="Pause").click()
     assert exception_texts(page) == []
 

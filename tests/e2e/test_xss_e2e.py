@@ -128,7 +128,9 @@ def test_clip_labels_template_and_captions(page, app_server):
 def test_clip_refuses_a_file_type_it_does_not_accept(page, app_server, tmp_path):
     open_page(page, app_server, "clip", "source=upload")
     svg = tmp_path / "evil.svg"
-    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg" onload="window.__xss=1"><script>window.__xss=1</script></svg>')
+    svg.write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" onload="window.__xss=1"><script>window.__xss=1</script></svg>'
+    )
     main(page).locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(svg))
     page.wait_for_timeout(500)
     wait_for_app(page)
@@ -188,14 +190,19 @@ LINK_PAYLOADS = {
     "attention": ("layer", "head", "view"),
     "double-descent": ("view", "bv_n", "bv_sets"),
 }
-INJECTION = ("%0A%0A**HACKED**%20[log%20in](https://e.co)", "$$%5Ccolor{red}%5CHuge%20PWNED$$",
-             "![x](https://e.co/p.png)")
+INJECTION = (
+    "%0A%0A**HACKED**%20[log%20in](https://e.co)",
+    "$$%5Ccolor{red}%5CHuge%20PWNED$$",
+    "![x](https://e.co/p.png)",
+)
 
 
 @pytest.mark.parametrize("path", list(LINK_PAYLOADS))
 def test_ignored_link_values_are_shown_as_plain_text(page, app_server, path):
     outside = []
-    page.on("request", lambda request: outside.append(request.url) if urlparse(request.url).hostname == "e.co" else None)
+    page.on(
+        "request", lambda request: outside.append(request.url) if urlparse(request.url).hostname == "e.co" else None
+    )
     query = "&".join(f"{name}={value}" for name, value in zip(LINK_PAYLOADS[path], INJECTION))
     open_page(page, app_server, path, query)
     note = main(page).locator('[data-testid="stCaptionContainer"]', has_text="Ignored from the link")

@@ -57,7 +57,9 @@ def test_default_view_is_a_heatmap_with_a_token_counter(models):
     assert at.text_area[0].value.startswith("Pérez")
 
 
-@pytest.mark.parametrize(("view", "count"), [("heatmap", 1), ("lines", 1), ("model", 3), ("rollout", 1), ("compare", 2), ("induction", 3)])
+@pytest.mark.parametrize(
+    ("view", "count"), [("heatmap", 1), ("lines", 1), ("model", 3), ("rollout", 1), ("compare", 2), ("induction", 3)]
+)
 @pytest.mark.parametrize("model", ["bert-base-uncased", "distilgpt2"])
 def test_every_view_renders(models, view, count, model):
     at = run_page(view=view, model=model, period="8")
@@ -122,6 +124,7 @@ def test_hiding_special_tokens_keeps_gpt2_s_first_word_and_the_sink_has_its_own_
     at = run_page(text="Unicorns spoke English.", model="gpt2", hide="1")
     no_traceback(at)
     assert at.toggle(key="attn__sink").label.startswith("Hide the first token: the attention sink")
+
     def keys() -> list[str]:
         return json.loads(charts(at)[0].proto.spec)["data"][0]["x"]
 
@@ -135,7 +138,16 @@ def test_hiding_special_tokens_keeps_gpt2_s_first_word_and_the_sink_has_its_own_
 
 
 def test_url_restores_every_input(models):
-    at = run_page(model="gpt2", view="model", layer="1", head="0", hide="1", merge="1", preset="unicorn", text="The unicorns spoke.")
+    at = run_page(
+        model="gpt2",
+        view="model",
+        layer="1",
+        head="0",
+        hide="1",
+        merge="1",
+        preset="unicorn",
+        text="The unicorns spoke.",
+    )
     no_traceback(at)
     assert at.selectbox(key="attn__model").value == "gpt2"
     assert at.slider(key="attn__layer").value == 1
@@ -210,7 +222,9 @@ def test_one_head_shows_where_a_row_comes_from_and_it_equals_the_heatmap_row(mod
 
 
 def test_head_view_draws_one_tokens_lines_and_keeps_its_inputs_in_the_link(models):
-    at = run_page(text="The unicorns spoke perfect English.", model="gpt2", view="lines", layer="1", heads="0,1", focus="q3")
+    at = run_page(
+        text="The unicorns spoke perfect English.", model="gpt2", view="lines", layer="1", heads="0,1", focus="q3"
+    )
     no_traceback(at)
     [spec] = [json.loads(chart.proto.spec) for chart in charts(at)]
     assert spec["layout"]["title"]["text"].startswith("Layer 1, heads 0, 1")
@@ -237,7 +251,11 @@ def test_model_view_has_a_head_map_coloured_by_the_chosen_pattern(models):
     [head_map] = [spec for spec in specs if spec["layout"]["title"]["text"].startswith("Click a head to open it")]
     assert "spread (entropy, bits)" in head_map["layout"]["title"]["text"]
     marker = head_map["data"][0]["marker"]
-    widths = plotly_numbers(marker["line"]["width"]) if isinstance(marker["line"]["width"], dict) else np.asarray(marker["line"]["width"])
+    widths = (
+        plotly_numbers(marker["line"]["width"])
+        if isinstance(marker["line"]["width"], dict)
+        else np.asarray(marker["line"]["width"])
+    )
     [framed] = np.flatnonzero(widths)
     assert head_map["data"][0]["customdata"][framed] == [0, 1]  # the open head is framed
 

@@ -134,8 +134,11 @@ def test_each_upload_is_decoded_once_per_session_and_its_bytes_let_go(tiny_app, 
     at = run_page(PROBE)
     at.radio(key="clip__probe_data").set_value("uploads").run()
     # More files than a shared cache of decoded images would hold (the probe accepts 200).
-    files = [(f"{name}_{n}.png", png(Image.new("RGB", (32, 32), (n, 30, colour))), "image/png")
-             for name, colour in (("red", 220), ("blue", 30)) for n in range(12)]
+    files = [
+        (f"{name}_{n}.png", png(Image.new("RGB", (32, 32), (n, 30, colour))), "image/png")
+        for name, colour in (("red", 220), ("blue", 30))
+        for n in range(12)
+    ]
     at.file_uploader(key="clip__probe_uploads").set_value(files).run()
     assert sorted(decoded) == sorted(name for name, _, _ in files)
     for _ in range(3):  # reruns: lecture mode, a label, another tab and back
@@ -159,8 +162,11 @@ def test_a_session_s_uploads_are_bounded_in_memory(tiny_app, monkeypatch):
     at = run_page(PROBE)
     at.radio(key="clip__probe_data").set_value("uploads").run()
     rng = np.random.default_rng(0)
-    files = [(f"{name}_{n}.png", png(Image.fromarray(rng.integers(0, 255, (600, 600, 3), dtype=np.uint8))), "image/png")
-             for name in ("red", "blue") for n in range(4)]
+    files = [
+        (f"{name}_{n}.png", png(Image.fromarray(rng.integers(0, 255, (600, 600, 3), dtype=np.uint8))), "image/png")
+        for name in ("red", "blue")
+        for n in range(4)
+    ]
     at.file_uploader(key="clip__probe_uploads").set_value(files).run()
     assert not at.exception
     assert "the most one student's photos may take" in texts(at.warning)
@@ -341,7 +347,8 @@ def test_linear_probe_on_labelled_uploads(tiny_app):
     colours = {"red": (220, 30, 30), "blue": (30, 30, 220)}
     files = [
         (f"{name}_{n}.png", png(Image.new("RGB", (32, 32), colour)), "image/png")
-        for name, colour in colours.items() for n in range(4)
+        for name, colour in colours.items()
+        for n in range(4)
     ]
     at.file_uploader(key="clip__probe_uploads").set_value(files).run()
     at.button(key="clip__probe_run").click().run()
@@ -363,10 +370,15 @@ def test_labelled_uploads_of_one_class_are_explained(tiny_app):
 
 
 def test_url_restores_labels_template_model_and_ensemble(tiny_app):
-    at = run_page({
-        "labels": "zebra\nhorse", "template": "a drawing of a {}", "model": "clip-vit-b-32-laion2b",
-        "ensemble": "1", "ens": "0,1",
-    })
+    at = run_page(
+        {
+            "labels": "zebra\nhorse",
+            "template": "a drawing of a {}",
+            "model": "clip-vit-b-32-laion2b",
+            "ensemble": "1",
+            "ens": "0,1",
+        }
+    )
     assert not at.exception
     assert at.text_area(key="clip__labels").value == "zebra\nhorse"
     assert at.text_input(key="clip__template").value == "a drawing of a {}"

@@ -183,8 +183,17 @@ def test_switching_views_keeps_the_page_working(page):
 
 
 def test_link_restores_every_control_and_moves_are_written_back(page):
-    query = {"view": "dd", "rf_n": "40", "rf_noise": "0.25", "rf_ridge": "0.01", "rf_seed": "7",
-             "rf_features": "fourier", "rf_repeats": "5", "rf_max_p": "300", "rf_dim": "10"}
+    query = {
+        "view": "dd",
+        "rf_n": "40",
+        "rf_noise": "0.25",
+        "rf_ridge": "0.01",
+        "rf_seed": "7",
+        "rf_features": "fourier",
+        "rf_repeats": "5",
+        "rf_max_p": "300",
+        "rf_dim": "10",
+    }
     at = run_page(query)
     assert_fine(at)
     assert at.slider(key="dd__rf_n").value == 40
@@ -294,15 +303,39 @@ def test_k_follows_n_down(page):
 @pytest.mark.parametrize(
     "query",
     [
-        {"view": "dd", "rf_n": str(dd.MAX_N), "rf_max_p": str(dd.MAX_FEATURES), "rf_repeats": str(dd.MAX_REPEATS),
-         "rf_dim": str(dd.MAX_INPUT_DIM), "rf_noise": str(dd.MAX_NOISE_SD), "rf_ridge": "10"},
-        {"view": "theory", "lm_n": str(dd.MAX_N), "lm_max_p": str(dd.MAX_FEATURES), "lm_repeats": str(dd.MAX_REPEATS),
-         "lm_noise": str(dd.MAX_NOISE_SD), "lm_signal": str(dd.MAX_SIGNAL)},
+        {
+            "view": "dd",
+            "rf_n": str(dd.MAX_N),
+            "rf_max_p": str(dd.MAX_FEATURES),
+            "rf_repeats": str(dd.MAX_REPEATS),
+            "rf_dim": str(dd.MAX_INPUT_DIM),
+            "rf_noise": str(dd.MAX_NOISE_SD),
+            "rf_ridge": "10",
+        },
+        {
+            "view": "theory",
+            "lm_n": str(dd.MAX_N),
+            "lm_max_p": str(dd.MAX_FEATURES),
+            "lm_repeats": str(dd.MAX_REPEATS),
+            "lm_noise": str(dd.MAX_NOISE_SD),
+            "lm_signal": str(dd.MAX_SIGNAL),
+        },
         {"view": "samples", "sw_p": str(dd.MAX_N), "sw_repeats": str(dd.MAX_REPEATS), "sw_noise": str(dd.MAX_NOISE_SD)},
-        {"bv_model": "knn", "bv_n": str(dd.MAX_TRAIN_1D), "bv_sets": str(dd.MAX_RESAMPLES),
-         "bv_curves": str(dd.MAX_SPREAD_CURVES), "bv_k": str(dd.MAX_TRAIN_1D), "bv_noise": str(dd.MAX_NOISE_SD)},
-        {"bv_n": "12", "bv_degree": str(dd.MAX_POLY_DEGREE), "bv_max_degree": str(dd.MAX_POLY_DEGREE),
-         "bv_noise": str(dd.MAX_NOISE_SD), "bv_sets": str(dd.MAX_RESAMPLES)},
+        {
+            "bv_model": "knn",
+            "bv_n": str(dd.MAX_TRAIN_1D),
+            "bv_sets": str(dd.MAX_RESAMPLES),
+            "bv_curves": str(dd.MAX_SPREAD_CURVES),
+            "bv_k": str(dd.MAX_TRAIN_1D),
+            "bv_noise": str(dd.MAX_NOISE_SD),
+        },
+        {
+            "bv_n": "12",
+            "bv_degree": str(dd.MAX_POLY_DEGREE),
+            "bv_max_degree": str(dd.MAX_POLY_DEGREE),
+            "bv_noise": str(dd.MAX_NOISE_SD),
+            "bv_sets": str(dd.MAX_RESAMPLES),
+        },
     ],
     ids=["random-features", "theory", "samples", "knn", "polynomial"],
 )

@@ -21,7 +21,9 @@ class HeldEngine:
     def __init__(self, loaded) -> None:
         self.go = threading.Event()
         engine = engine_for(loaded)
-        kind = BatchKind("the rest of the class", lambda loaded, payloads: [self.go.wait(60)] * len(payloads), max_cost=1)
+        kind = BatchKind(
+            "the rest of the class", lambda loaded, payloads: [self.go.wait(60)] * len(payloads), max_cost=1
+        )
         self.thread = threading.Thread(target=lambda: engine.call(kind, "busy"))
         self.thread.start()
         while not engine.load().running:

@@ -79,7 +79,10 @@ def fast_hub_probe(monkeypatch):
 
 
 def test_hanging_hub_explains_itself_and_other_pages_keep_working(
-    without_models, fresh_app_state, hanging_hub, fast_hub_probe  # noqa: F811
+    without_models,
+    fresh_app_state,
+    hanging_hub,  # noqa: F811 (a fixture, imported above)
+    fast_hub_probe,
 ):
     at = routed("generation.py")
     assert_unavailable(at, "did not answer within 1 s", PREFETCH_COMMAND)
@@ -92,7 +95,9 @@ def test_hanging_hub_explains_itself_and_other_pages_keep_working(
     assert statuses["GPT-2 (124M)"].startswith("unavailable")
 
 
-def test_a_failure_is_remembered_so_a_class_does_not_each_wait_for_the_hub(without_models, fresh_app_state, monkeypatch):
+def test_a_failure_is_remembered_so_a_class_does_not_each_wait_for_the_hub(
+    without_models, fresh_app_state, monkeypatch
+):
     at = page("fill_mask.py").run()
     assert_unavailable(at, "HF_HUB_OFFLINE")
     attempts = []
@@ -111,11 +116,14 @@ def test_every_visitor_sees_the_real_reason_fix_and_retry_unfolded(tiny_model_di
         later = page("fill_mask.py").run()  # a second student, within the minute the failure is remembered
         for visitor in (first, later):
             assert_unavailable(visitor, "interrupted download", "Delete that folder or cache entry")
-            assert not any("not available" in text or text == "Retry" or "interrupted" in text
-                           for text in folded(visitor)), folded(visitor)
+            assert not any(
+                "not available" in text or text == "Retry" or "interrupted" in text for text in folded(visitor)
+            ), folded(visitor)
 
 
-def test_half_downloaded_model_in_the_cache_then_retry_after_the_download(tiny_model_dir, without_models, fresh_app_state):
+def test_half_downloaded_model_in_the_cache_then_retry_after_the_download(
+    tiny_model_dir, without_models, fresh_app_state
+):
     with cached_copy(tiny_model_dir, "bert-base-uncased", keep=("config.json",)) as snapshot:
         at = page("fill_mask.py").run()
         assert_unavailable(at, "loading from cache", "interrupted download", PREFETCH_COMMAND)
@@ -124,7 +132,9 @@ def test_half_downloaded_model_in_the_cache_then_retry_after_the_download(tiny_m
         assert_works(retry(at))
 
 
-def test_missing_file_in_the_local_folder_then_retry_once_it_is_back(tiny_model_dir, tmp_path, monkeypatch, fresh_app_state):
+def test_missing_file_in_the_local_folder_then_retry_once_it_is_back(
+    tiny_model_dir, tmp_path, monkeypatch, fresh_app_state
+):
     root = broken_copy(tiny_model_dir, tmp_path, "gpt2", "tokenizer.json")
     shutil.copytree(tiny_model_dir / "bert-base-uncased", root / "bert-base-uncased")
     monkeypatch.setenv(MODEL_DIR_ENV, str(root))
@@ -139,7 +149,9 @@ def test_missing_file_in_the_local_folder_then_retry_once_it_is_back(tiny_model_
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: the move to it would succeed")
-def test_a_model_that_fails_to_load_on_the_gpu_runs_on_the_cpu_with_a_notice(with_tiny_models, fresh_app_state, monkeypatch):
+def test_a_model_that_fails_to_load_on_the_gpu_runs_on_the_cpu_with_a_notice(
+    with_tiny_models, fresh_app_state, monkeypatch
+):
     gpu = DeviceChoice("cuda", torch.float16, "CUDA GPU: Test GPU (fp16)")
     monkeypatch.setattr(ui.loaders, "current_device", lambda: gpu)
     at = page("fill_mask.py").run()

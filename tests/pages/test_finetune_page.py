@@ -74,8 +74,10 @@ def test_no_strategy_picked_says_what_to_do(lab):
     assert any("Pick at least one strategy" in info.value for info in at.info)
 
 
-@pytest.mark.parametrize("query", [dict(k="0"), dict(k="1000"), dict(epochs="-3"), dict(head_lr="nan"),
-                                   dict(strategies="magic"), dict(seed="x")])
+@pytest.mark.parametrize(
+    "query",
+    [dict(k="0"), dict(k="1000"), dict(epochs="-3"), dict(head_lr="nan"), dict(strategies="magic"), dict(seed="x")],
+)
 def test_bad_link_values_are_named_and_the_defaults_used(lab, query):
     at = run_page(**query)
     no_traceback(at)

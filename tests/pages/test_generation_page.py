@@ -98,7 +98,9 @@ def test_top_p_zero_is_explained(with_tiny_models, fresh_app_state):
 
 
 def test_url_restores_the_inputs_and_follows_changes(with_tiny_models, fresh_app_state):
-    at = run_page({"preset": "capitals", "shots": "one", "max_new": "7", "seed": "5", "decode": "sample", "top_p": "0.8"})
+    at = run_page(
+        {"preset": "capitals", "shots": "one", "max_new": "7", "seed": "5", "decode": "sample", "top_p": "0.8"}
+    )
     assert not at.exception
     assert at.selectbox(key="gen__preset").value == "capitals"
     assert at.radio(key="gen__shots").value == "one"
@@ -155,10 +157,18 @@ def test_k_larger_than_the_examples_given_uses_them_all(with_tiny_models, fresh_
 
 
 def test_malformed_url_values_are_ignored_and_reported(with_tiny_models, fresh_app_state):
-    at = run_page({
-        "seed": "abc", "max_new": "5000", "temp": "hot", "top_p": "nan", "examples": "{oops",
-        "preset": "nope", "shots": "many", "model": "gpt-5",
-    })
+    at = run_page(
+        {
+            "seed": "abc",
+            "max_new": "5000",
+            "temp": "hot",
+            "top_p": "nan",
+            "examples": "{oops",
+            "preset": "nope",
+            "shots": "many",
+            "model": "gpt-5",
+        }
+    )
     assert not at.exception
     ignored = texts(at.caption)
     for name in ("seed=abc", "max_new=5000", "temp=hot", "top_p=nan", "examples", "preset=nope", "shots=many", "model"):
@@ -203,8 +213,15 @@ def test_the_k_experiment_runs_and_plots(with_tiny_models, fresh_app_state):
     assert "In-context learning: Sentiment of short reviews (20 items)" in chart_titles(at)
     curve = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "In-context" in c.proto.spec)
     assert curve["data"][0]["x"] == list(range(9))
-    assert all(len(trace["error_y"]["array"]["bdata"] if isinstance(trace["error_y"]["array"], dict)
-                   else trace["error_y"]["array"]) > 0 for trace in curve["data"])  # ±1 s.e. over the items
+    assert all(
+        len(
+            trace["error_y"]["array"]["bdata"]
+            if isinstance(trace["error_y"]["array"], dict)
+            else trace["error_y"]["array"]
+        )
+        > 0
+        for trace in curve["data"]
+    )  # ±1 s.e. over the items
     assert "±1 standard error over the 20 items" in " ".join(c.value for c in at.caption)
 
 
@@ -212,13 +229,18 @@ def test_a_stopped_generation_keeps_the_tokens_so_far(with_tiny_models, fresh_ap
     # What a Stop click leaves behind: the steps streamed before the rerun interrupted the loop.
     at = run_page()
     preset = gen.load_presets()[0]
-    prompt = gen.prepare_prompt(tiny_gpt2.tokenizer, COURSE_PROMPT, max_new_tokens=preset.max_new_tokens, context_length=1024)
+    prompt = gen.prepare_prompt(
+        tiny_gpt2.tokenizer, COURSE_PROMPT, max_new_tokens=preset.max_new_tokens, context_length=1024
+    )
     settings = gen.DecodingSettings(top_k=50, max_new_tokens=preset.max_new_tokens, stop_at_newline=True)
     stream = gen.stream_generation(tiny_gpt2, prompt, settings)
     steps = [next(stream), next(stream)]
     stream.close()
-    at.session_state["gen__result"] = {"fingerprint": ("gpt2", "cpu", tuple(prompt.ids.tolist()), settings),
-                                       "prompt": prompt, "steps": steps}
+    at.session_state["gen__result"] = {
+        "fingerprint": ("gpt2", "cpu", tuple(prompt.ids.tolist()), settings),
+        "prompt": prompt,
+        "steps": steps,
+    }
     at.run()
     assert not at.exception
     assert "2 tokens · stopped at Stop" in texts(at.caption)
@@ -237,12 +259,16 @@ def test_without_weights_the_page_says_how_to_get_them(without_models, fresh_app
     assert "is not available" in texts(at.error)
 
 
-def test_sampling_settings_redraw_the_next_token_without_running_the_model(with_tiny_models, fresh_app_state, monkeypatch):
+def test_sampling_settings_redraw_the_next_token_without_running_the_model(
+    with_tiny_models, fresh_app_state, monkeypatch
+):
     import models.generation as generation
 
     calls = []
     real_score = generation.score
-    monkeypatch.setattr(generation, "score", lambda loaded, requests: calls.append(len(requests)) or real_score(loaded, requests))
+    monkeypatch.setattr(
+        generation, "score", lambda loaded, requests: calls.append(len(requests)) or real_score(loaded, requests)
+    )
     at = run_page({"decode": "sample", "top_k": "0"})
     assert not at.exception
     [title] = [t for t in chart_titles(at) if t.startswith("Sampling keeps")]

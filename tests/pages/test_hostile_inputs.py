@@ -30,8 +30,12 @@ from models.limits import MAX_FEW_SHOT_EXAMPLES, MAX_LABELS, MAX_MASKS, MAX_TEXT
 from tests.conftest import REPO_ROOT
 
 ATTENTION, GENERATION, CLIP, FILL_MASK, DOUBLE_DESCENT, APP = (
-    "demos/attention.py", "demos/generation.py", "demos/clip_zero_shot.py", "demos/fill_mask.py",
-    "demos/double_descent.py", "app.py",
+    "demos/attention.py",
+    "demos/generation.py",
+    "demos/clip_zero_shot.py",
+    "demos/fill_mask.py",
+    "demos/double_descent.py",
+    "app.py",
 )
 
 # Characters that break naive text handling.
@@ -64,7 +68,9 @@ def encoded(image: Image.Image, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-SVG_WITH_SCRIPT = b'<svg xmlns="http://www.w3.org/2000/svg" onload="window.__xss=1"><script>window.__xss=1</script></svg>'
+SVG_WITH_SCRIPT = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" onload="window.__xss=1"><script>window.__xss=1</script></svg>'
+)
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
@@ -106,118 +112,318 @@ INJECTED = ("HACKED", "PWNED", "e.co/p.png")
 def link_injection(page: str, *names: str) -> Case:
     """The three Markdown payloads, one in each of three parameters the page validates (so all are ignored)."""
     query = dict(zip(names, (MARKDOWN_BREAKOUT, LATEX, OUTSIDE_IMAGE)))
-    return Case(f"{page.split('/')[-1][:-3]}-link-injects-markdown-latex-and-an-outside-image", page,
-                (("caption", IGNORED),), query=query, literal=INJECTED)
+    return Case(
+        f"{page.split('/')[-1][:-3]}-link-injects-markdown-latex-and-an-outside-image",
+        page,
+        (("caption", IGNORED),),
+        query=query,
+        literal=INJECTED,
+    )
+
 
 CASES = [
     # -- attention: text ----------------------------------------------------------------------------
-    Case("attention-text-at-the-character-limit", ATTENTION, (("warning", "dropped"), chart()),
-         widgets=(("text_area", "attn__text", ("unicorn " * MAX_TEXT_CHARS)[:MAX_TEXT_CHARS]),)),
-    Case("attention-link-text-past-the-character-limit", ATTENTION, (("warning", "dropped"), chart()),
-         query={"text": "valley " * 10_000, "model": "gpt2"}),
+    Case(
+        "attention-text-at-the-character-limit",
+        ATTENTION,
+        (("warning", "dropped"), chart()),
+        widgets=(("text_area", "attn__text", ("unicorn " * MAX_TEXT_CHARS)[:MAX_TEXT_CHARS]),),
+    ),
+    Case(
+        "attention-link-text-past-the-character-limit",
+        ATTENTION,
+        (("warning", "dropped"), chart()),
+        query={"text": "valley " * 10_000, "model": "gpt2"},
+    ),
     Case("attention-terminal-escapes-and-control-characters", ATTENTION, (chart(),), query={"text": ANSI + "the end"}),
     Case("attention-only-zero-width-characters", ATTENTION, (("warning", "no tokens"),), query={"text": ZERO_WIDTH}),
-    Case("attention-zero-width-joiner-emoji-on-gpt2", ATTENTION, (chart(),),
-         query={"text": f"{FAMILY} went to the valley", "model": "gpt2", "merge": "1"}),
-    Case("attention-rtl-override-and-mixed-scripts", ATTENTION, (chart(),),
-         query={"text": f"{RTL_OVERRIDE} {MIXED}", "merge": "1", "hide": "1"}),
+    Case(
+        "attention-zero-width-joiner-emoji-on-gpt2",
+        ATTENTION,
+        (chart(),),
+        query={"text": f"{FAMILY} went to the valley", "model": "gpt2", "merge": "1"},
+    ),
+    Case(
+        "attention-rtl-override-and-mixed-scripts",
+        ATTENTION,
+        (chart(),),
+        query={"text": f"{RTL_OVERRIDE} {MIXED}", "merge": "1", "hide": "1"},
+    ),
     Case("attention-combining-marks-model-view", ATTENTION, (chart(2),), query={"text": ZALGO * 30, "view": "model"}),
     Case("attention-numbers-only", ATTENTION, (chart(),), query={"text": "3.14159 2.71828 42 -7 1e10"}),
-    Case("attention-typed-special-tokens-bert", ATTENTION, (chart(),),
-         query={"text": "[CLS] [SEP] [PAD] [MASK] [UNK] hello", "hide": "1"}),
-    Case("attention-typed-end-of-text-gpt2", ATTENTION, (chart(),),
-         query={"text": "<|endoftext|><|endoftext|> hello", "model": "gpt2", "view": "rollout"}),
+    Case(
+        "attention-typed-special-tokens-bert",
+        ATTENTION,
+        (chart(),),
+        query={"text": "[CLS] [SEP] [PAD] [MASK] [UNK] hello", "hide": "1"},
+    ),
+    Case(
+        "attention-typed-end-of-text-gpt2",
+        ATTENTION,
+        (chart(),),
+        query={"text": "<|endoftext|><|endoftext|> hello", "model": "gpt2", "view": "rollout"},
+    ),
     Case("attention-hostile-text-compare-view", ATTENTION, (chart(2),), query={"text": XSS, "view": "compare"}),
     # -- attention: link ------------------------------------------------------------------------------
-    Case("attention-link-negative-layer-unknown-head-empty-view", ATTENTION, (("caption", IGNORED), chart()),
-         query={"layer": "-1", "head": "99", "view": ""}),
-    Case("attention-link-path-as-preset-and-float-period", ATTENTION, (("caption", "preset=../../etc/passwd"), chart(3)),
-         query={"preset": "../../etc/passwd", "view": "induction", "period": "1e2", "seed": "0x10"}),
+    Case(
+        "attention-link-negative-layer-unknown-head-empty-view",
+        ATTENTION,
+        (("caption", IGNORED), chart()),
+        query={"layer": "-1", "head": "99", "view": ""},
+    ),
+    Case(
+        "attention-link-path-as-preset-and-float-period",
+        ATTENTION,
+        (("caption", "preset=../../etc/passwd"), chart(3)),
+        query={"preset": "../../etc/passwd", "view": "induction", "period": "1e2", "seed": "0x10"},
+    ),
     # -- generation -----------------------------------------------------------------------------------
-    Case("generation-deeply-nested-examples-json", GENERATION, (("caption", "examples"), chart()),
-         query={"examples": "[" * 5000 + "]" * 5000}),
-    Case("generation-numbers-instead-of-example-strings", GENERATION, (("caption", "examples"), chart()),
-         query={"examples": "[[1, 2], [3.5, null]]"}),
-    Case("generation-more-examples-than-the-limit", GENERATION,
-         (("warning", f"Only the first {MAX_FEW_SHOT_EXAMPLES} examples"), chart()),
-         query={"examples": json.dumps([[f"word {n}", f"mot {n}"] for n in range(40)]), "shots": "few", "k": "16"}),
-    Case("generation-half-empty-example-rows", GENERATION, (("caption", "without both an input and an output"), chart()),
-         query={"examples": json.dumps([["", ""], ["cheese", ""], ["", "fromage"], ["sea otter", "loutre de mer"]])}),
-    Case("generation-control-characters-in-query-then-generate", GENERATION, (("caption", "tokens · stopped at"),),
-         query={"query": "\x00\x1b[2J\x07 cheese", "max_new": "3"}, click="gen__generate"),
-    Case("generation-zero-width-and-rtl-task-then-generate", GENERATION, (("caption", "tokens · stopped at"),),
-         query={"task": f"{ZERO_WIDTH}{RTL_OVERRIDE} {MIXED}", "max_new": "3", "stop_nl": "0"}, click="gen__generate"),
-    Case("generation-typed-end-of-text-tokens", GENERATION, (chart(),), query={"task": "<|endoftext|>" * 50, "shots": "zero"}),
+    Case(
+        "generation-deeply-nested-examples-json",
+        GENERATION,
+        (("caption", "examples"), chart()),
+        query={"examples": "[" * 5000 + "]" * 5000},
+    ),
+    Case(
+        "generation-numbers-instead-of-example-strings",
+        GENERATION,
+        (("caption", "examples"), chart()),
+        query={"examples": "[[1, 2], [3.5, null]]"},
+    ),
+    Case(
+        "generation-more-examples-than-the-limit",
+        GENERATION,
+        (("warning", f"Only the first {MAX_FEW_SHOT_EXAMPLES} examples"), chart()),
+        query={"examples": json.dumps([[f"word {n}", f"mot {n}"] for n in range(40)]), "shots": "few", "k": "16"},
+    ),
+    Case(
+        "generation-half-empty-example-rows",
+        GENERATION,
+        (("caption", "without both an input and an output"), chart()),
+        query={"examples": json.dumps([["", ""], ["cheese", ""], ["", "fromage"], ["sea otter", "loutre de mer"]])},
+    ),
+    Case(
+        "generation-control-characters-in-query-then-generate",
+        GENERATION,
+        (("caption", "tokens · stopped at"),),
+        query={"query": "\x00\x1b[2J\x07 cheese", "max_new": "3"},
+        click="gen__generate",
+    ),
+    Case(
+        "generation-zero-width-and-rtl-task-then-generate",
+        GENERATION,
+        (("caption", "tokens · stopped at"),),
+        query={"task": f"{ZERO_WIDTH}{RTL_OVERRIDE} {MIXED}", "max_new": "3", "stop_nl": "0"},
+        click="gen__generate",
+    ),
+    Case(
+        "generation-typed-end-of-text-tokens",
+        GENERATION,
+        (chart(),),
+        query={"task": "<|endoftext|>" * 50, "shots": "zero"},
+    ),
     Case("generation-whitespace-separator", GENERATION, (chart(),), query={"sep": "   "}),
-    Case("generation-numbers-as-query-and-answer-compare", GENERATION, (("text", "P(expected"),),
-         query={"query": "12345", "answer": "67890", "max_new": "2"}, click="gen__compare"),
-    Case("generation-link-out-of-range-numbers", GENERATION, (("caption", IGNORED), chart()),
-         query={"max_new": "0", "seed": "-1", "temp": "-0.5", "top_k": "1e9", "rep": "0", "top_p": "inf"}),
-    Case("generation-link-empty-and-padded-values", GENERATION, (("caption", "k="), chart()),
-         query={"k": "", "step": " ", "decode": "GREEDY", "shots": " few"}),
-    Case("generation-task-at-the-character-limit", GENERATION, (("warning", "left-truncated"), chart()),
-         query={"task": "zero-shot " * 2_000 + "x" * 5_000, "max_new": "200"}),
+    Case(
+        "generation-numbers-as-query-and-answer-compare",
+        GENERATION,
+        (("text", "P(expected"),),
+        query={"query": "12345", "answer": "67890", "max_new": "2"},
+        click="gen__compare",
+    ),
+    Case(
+        "generation-link-out-of-range-numbers",
+        GENERATION,
+        (("caption", IGNORED), chart()),
+        query={"max_new": "0", "seed": "-1", "temp": "-0.5", "top_k": "1e9", "rep": "0", "top_p": "inf"},
+    ),
+    Case(
+        "generation-link-empty-and-padded-values",
+        GENERATION,
+        (("caption", "k="), chart()),
+        query={"k": "", "step": " ", "decode": "GREEDY", "shots": " few"},
+    ),
+    Case(
+        "generation-task-at-the-character-limit",
+        GENERATION,
+        (("warning", "left-truncated"), chart()),
+        query={"task": "zero-shot " * 2_000 + "x" * 5_000, "max_new": "200"},
+    ),
     # -- fill-mask ------------------------------------------------------------------------------------
-    Case("fill-mask-character-limit-of-masks", FILL_MASK, (("warning", f"at most {MAX_MASKS} masks"), chart()),
-         widgets=(("text_area", "fm__text", ("[MASK] " * MAX_TEXT_CHARS)[:MAX_TEXT_CHARS]),)),
-    Case("fill-mask-zero-width-around-the-mask", FILL_MASK, (chart(),), query={"text": f"The{ZERO_WIDTH}[MASK]{ZERO_WIDTH} sky."}),
-    Case("fill-mask-mixed-scripts-both-models", FILL_MASK, (chart(2),), query={"text": f"{MIXED} [MASK] {FAMILY}", "compare": "1"}),
+    Case(
+        "fill-mask-character-limit-of-masks",
+        FILL_MASK,
+        (("warning", f"at most {MAX_MASKS} masks"), chart()),
+        widgets=(("text_area", "fm__text", ("[MASK] " * MAX_TEXT_CHARS)[:MAX_TEXT_CHARS]),),
+    ),
+    Case(
+        "fill-mask-zero-width-around-the-mask",
+        FILL_MASK,
+        (chart(),),
+        query={"text": f"The{ZERO_WIDTH}[MASK]{ZERO_WIDTH} sky."},
+    ),
+    Case(
+        "fill-mask-mixed-scripts-both-models",
+        FILL_MASK,
+        (chart(2),),
+        query={"text": f"{MIXED} [MASK] {FAMILY}", "compare": "1"},
+    ),
     Case("fill-mask-numbers-only", FILL_MASK, (chart(),), query={"text": "1 2 3 [MASK] 5"}),
     Case("fill-mask-typed-special-tokens", FILL_MASK, (chart(),), query={"text": "[CLS] [SEP] [PAD] the [MASK] [SEP]"}),
-    Case("fill-mask-glued-and-bracketed-masks", FILL_MASK, (("warning", "stuck"),),
-         query={"text": "[[MASK]] un[MASK]able [MASK][MASK]"}),
-    Case("fill-mask-click-view-long-sentence", FILL_MASK, (("caption", "Only the first"),),
-         query={"view": "click", "sentence": "token " * 3_000}),
-    Case("fill-mask-click-view-control-characters-only", FILL_MASK, (("info", "Type a sentence"),),
-         query={"view": "click", "sentence": "\x00\x01\x02" + ZERO_WIDTH}),
-    Case("fill-mask-mlm-view-out-of-range-seed-and-rate", FILL_MASK, (("caption", "seed=2147483648"), chart()),
-         query={"view": "mlm", "seed": "2147483648", "rate": "51", "sentence": ANSI + MIXED}),
-    Case("fill-mask-bias-probe-hostile-and-two-masks", FILL_MASK, (("caption", "first mask"), ("code", XSS)),
-         query={"view": "bias", "probe_a": XSS + " [MASK] and [MASK]", "probe_b": "[MASK]"}),
+    Case(
+        "fill-mask-glued-and-bracketed-masks",
+        FILL_MASK,
+        (("warning", "stuck"),),
+        query={"text": "[[MASK]] un[MASK]able [MASK][MASK]"},
+    ),
+    Case(
+        "fill-mask-click-view-long-sentence",
+        FILL_MASK,
+        (("caption", "Only the first"),),
+        query={"view": "click", "sentence": "token " * 3_000},
+    ),
+    Case(
+        "fill-mask-click-view-control-characters-only",
+        FILL_MASK,
+        (("info", "Type a sentence"),),
+        query={"view": "click", "sentence": "\x00\x01\x02" + ZERO_WIDTH},
+    ),
+    Case(
+        "fill-mask-mlm-view-out-of-range-seed-and-rate",
+        FILL_MASK,
+        (("caption", "seed=2147483648"), chart()),
+        query={"view": "mlm", "seed": "2147483648", "rate": "51", "sentence": ANSI + MIXED},
+    ),
+    Case(
+        "fill-mask-bias-probe-hostile-and-two-masks",
+        FILL_MASK,
+        (("caption", "first mask"), ("code", XSS)),
+        query={"view": "bias", "probe_a": XSS + " [MASK] and [MASK]", "probe_b": "[MASK]"},
+    ),
     # -- CLIP -----------------------------------------------------------------------------------------
-    Case("clip-labels-at-the-character-limit", CLIP, (("warning", f"Only the first {MAX_LABELS} labels"), chart()),
-         widgets=(("text_area", "clip__labels", ", ".join(f"thing {n}" for n in range(3_000))[:MAX_TEXT_CHARS]),)),
+    Case(
+        "clip-labels-at-the-character-limit",
+        CLIP,
+        (("warning", f"Only the first {MAX_LABELS} labels"), chart()),
+        widgets=(("text_area", "clip__labels", ", ".join(f"thing {n}" for n in range(3_000))[:MAX_TEXT_CHARS]),),
+    ),
     Case("clip-numbers-as-labels", CLIP, (chart(),), query={"labels": "1\n2\n3.5\n-7\n1e10"}),
-    Case("clip-zero-width-duplicates-mixed-scripts", CLIP, (chart(),),
-         query={"labels": f"cat\ncat{ZERO_WIDTH}\n{FAMILY}\n{MIXED}\n{ZALGO}\n{RTL_OVERRIDE}"}),
-    Case("clip-template-with-several-slots-and-stray-braces", CLIP, (chart(),),
-         query={"template": "{} {0} {label} { }} {{}} %s {}"}),
-    Case("clip-template-at-the-character-limit", CLIP, (("warning", "at most"), chart()),
-         query={"template": "a photo of a {} " + "very " * 4_000}),
+    Case(
+        "clip-zero-width-duplicates-mixed-scripts",
+        CLIP,
+        (chart(),),
+        query={"labels": f"cat\ncat{ZERO_WIDTH}\n{FAMILY}\n{MIXED}\n{ZALGO}\n{RTL_OVERRIDE}"},
+    ),
+    Case(
+        "clip-template-with-several-slots-and-stray-braces",
+        CLIP,
+        (chart(),),
+        query={"template": "{} {0} {label} { }} {{}} %s {}"},
+    ),
+    Case(
+        "clip-template-at-the-character-limit",
+        CLIP,
+        (("warning", "at most"), chart()),
+        query={"template": "a photo of a {} " + "very " * 4_000},
+    ),
     Case("clip-template-of-control-characters", CLIP, (chart(),), query={"template": ANSI + "{}"}),
-    Case("clip-link-wrong-types", CLIP, (("caption", IGNORED), chart()),
-         query={"source": "camera\x00", "photo": "../../secret.jpg", "ensemble": "2", "ens": "-1"}),
+    Case(
+        "clip-link-wrong-types",
+        CLIP,
+        (("caption", IGNORED), chart()),
+        query={"source": "camera\x00", "photo": "../../secret.jpg", "ensemble": "2", "ens": "-1"},
+    ),
     # -- CLIP: uploads ----------------------------------------------------------------------------------
-    Case("clip-upload-svg-with-script", CLIP, (("warning", "not"),),
-         query={"source": "upload"}, widgets=(("file_uploader", "clip__upload", ("evil.png", SVG_WITH_SCRIPT, "image/svg+xml")),)),
-    Case("clip-upload-bmp-renamed-png", CLIP, (("warning", "Use a JPEG, PNG, WebP or GIF"),),
-         query={"source": "upload"},
-         widgets=(("file_uploader", "clip__upload", ("photo.png", encoded(Image.new("RGB", (20, 20)), "BMP"), "image/png")),)),
+    Case(
+        "clip-upload-svg-with-script",
+        CLIP,
+        (("warning", "not"),),
+        query={"source": "upload"},
+        widgets=(("file_uploader", "clip__upload", ("evil.png", SVG_WITH_SCRIPT, "image/svg+xml")),),
+    ),
+    Case(
+        "clip-upload-bmp-renamed-png",
+        CLIP,
+        (("warning", "Use a JPEG, PNG, WebP or GIF"),),
+        query={"source": "upload"},
+        widgets=(
+            ("file_uploader", "clip__upload", ("photo.png", encoded(Image.new("RGB", (20, 20)), "BMP"), "image/png")),
+        ),
+    ),
     # Named .png: the browser refuses other extensions before sending (tests/e2e/test_xss_e2e.py).
-    Case("clip-upload-pdf-named-png", CLIP, (("warning", "not an image"),),
-         query={"source": "upload"}, widgets=(("file_uploader", "clip__upload", ("paper.png", PDF, "image/png")),)),
-    Case("clip-upload-over-the-size-cap", CLIP, (("warning", f"limit is {MAX_UPLOAD_MB} MB"),),
-         query={"source": "upload"},
-         widgets=(("file_uploader", "clip__upload", ("big.png", png() + b"\0" * (MAX_UPLOAD_MB * 2**20 + 1), "image/png")),)),
-    Case("clip-upload-wide-decompression-bomb", CLIP, (("warning", "decompression bomb"),),
-         query={"source": "upload"},
-         widgets=(("file_uploader", "clip__upload", ("wide.png", png_claiming(1_000_000, 100), "image/png")),)),
-    Case("clip-upload-colour-png-too-large-to-decode-for-a-shared-server", CLIP, (("warning", "the whole class shares"),),
-         query={"source": "upload"},
-         widgets=(("file_uploader", "clip__upload", ("poster.png", png_claiming(6300, 6300), "image/png")),)),
-    Case("clip-probe-uploads-with-a-bomb-and-a-fake", CLIP, (("warning", "decompression bomb"), ("warning", "not an image")),
-         query={"clip_tab": "Linear probe"}, widgets=(("radio", "clip__probe_data", "uploads"), ("file_uploader", "clip__probe_uploads", [
-             ("cat_1.png", png_claiming(20_000, 20_000), "image/png"), ("cat_2.png", PDF, "image/png"),
-             ("dog_1.png", png(), "image/png"), ("dog_2.png", png(40, 40), "image/png")]))),
+    Case(
+        "clip-upload-pdf-named-png",
+        CLIP,
+        (("warning", "not an image"),),
+        query={"source": "upload"},
+        widgets=(("file_uploader", "clip__upload", ("paper.png", PDF, "image/png")),),
+    ),
+    Case(
+        "clip-upload-over-the-size-cap",
+        CLIP,
+        (("warning", f"limit is {MAX_UPLOAD_MB} MB"),),
+        query={"source": "upload"},
+        widgets=(
+            ("file_uploader", "clip__upload", ("big.png", png() + b"\0" * (MAX_UPLOAD_MB * 2**20 + 1), "image/png")),
+        ),
+    ),
+    Case(
+        "clip-upload-wide-decompression-bomb",
+        CLIP,
+        (("warning", "decompression bomb"),),
+        query={"source": "upload"},
+        widgets=(("file_uploader", "clip__upload", ("wide.png", png_claiming(1_000_000, 100), "image/png")),),
+    ),
+    Case(
+        "clip-upload-colour-png-too-large-to-decode-for-a-shared-server",
+        CLIP,
+        (("warning", "the whole class shares"),),
+        query={"source": "upload"},
+        widgets=(("file_uploader", "clip__upload", ("poster.png", png_claiming(6300, 6300), "image/png")),),
+    ),
+    Case(
+        "clip-probe-uploads-with-a-bomb-and-a-fake",
+        CLIP,
+        (("warning", "decompression bomb"), ("warning", "not an image")),
+        query={"clip_tab": "Linear probe"},
+        widgets=(
+            ("radio", "clip__probe_data", "uploads"),
+            (
+                "file_uploader",
+                "clip__probe_uploads",
+                [
+                    ("cat_1.png", png_claiming(20_000, 20_000), "image/png"),
+                    ("cat_2.png", PDF, "image/png"),
+                    ("dog_1.png", png(), "image/png"),
+                    ("dog_2.png", png(40, 40), "image/png"),
+                ],
+            ),
+        ),
+    ),
     # -- double descent: numbers from the link -----------------------------------------------------------
-    Case("double-descent-empty-and-fractional-counts", DOUBLE_DESCENT, (("caption", "bv_n=3.5"), chart(2)),
-         query={"bv_n": "3.5", "bv_sets": "", "bv_curves": "0x10"}),
-    Case("double-descent-padded-and-unicode-digits", DOUBLE_DESCENT, (chart(2),),
-         query={"bv_n": "  12  ", "bv_degree": "\uff13"}),  # full-width 3: Python reads it as a digit
-    Case("double-descent-underflowing-ridge-and-negative-zero", DOUBLE_DESCENT, (chart(),),
-         query={"view": "dd", "rf_ridge": "1e-400", "rf_noise": "-0", "rf_n": "20", "rf_max_p": "40", "rf_repeats": "2"}),
-    Case("double-descent-hostile-view-and-huge-seed", DOUBLE_DESCENT, (("caption", IGNORED), chart(2)),
-         query={"view": XSS, "bv_seed": "9" * 400}),
+    Case(
+        "double-descent-empty-and-fractional-counts",
+        DOUBLE_DESCENT,
+        (("caption", "bv_n=3.5"), chart(2)),
+        query={"bv_n": "3.5", "bv_sets": "", "bv_curves": "0x10"},
+    ),
+    Case(
+        "double-descent-padded-and-unicode-digits",
+        DOUBLE_DESCENT,
+        (chart(2),),
+        query={"bv_n": "  12  ", "bv_degree": "\uff13"},
+    ),  # full-width 3: Python reads it as a digit
+    Case(
+        "double-descent-underflowing-ridge-and-negative-zero",
+        DOUBLE_DESCENT,
+        (chart(),),
+        query={"view": "dd", "rf_ridge": "1e-400", "rf_noise": "-0", "rf_n": "20", "rf_max_p": "40", "rf_repeats": "2"},
+    ),
+    Case(
+        "double-descent-hostile-view-and-huge-seed",
+        DOUBLE_DESCENT,
+        (("caption", IGNORED), chart(2)),
+        query={"view": XSS, "bv_seed": "9" * 400},
+    ),
     # -- Markdown, LaTeX and outside images in a link, on every page --------------------------------------
     link_injection(ATTENTION, "layer", "head", "view"),
     link_injection(GENERATION, "max_new", "seed", "temp"),
@@ -316,8 +522,12 @@ LONG_TEXT_FIELDS = [
 ]
 
 
-@pytest.mark.parametrize("page, kind, key, name", LONG_TEXT_FIELDS, ids=[row[3] + "@" + row[0] for row in LONG_TEXT_FIELDS])
-def test_a_value_too_long_for_a_link_is_left_out_and_the_page_says_so(page, kind, key, name, with_tiny_models, fresh_app_state):
+@pytest.mark.parametrize(
+    "page, kind, key, name", LONG_TEXT_FIELDS, ids=[row[3] + "@" + row[0] for row in LONG_TEXT_FIELDS]
+)
+def test_a_value_too_long_for_a_link_is_left_out_and_the_page_says_so(
+    page, kind, key, name, with_tiny_models, fresh_app_state
+):
     from urllib.parse import urlencode
 
     from models.limits import MAX_LINK_CHARS

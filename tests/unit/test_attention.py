@@ -34,7 +34,14 @@ from tests.conftest import REPO_ROOT
 from ui import attention_charts as charts
 
 SENTENCE = "Pérez and his friends were astonished to see the unicorn herd."
-HOSTILE = ['<img src=x onerror="alert(1)">', "<script>window.__xss=1</script>", "😀🦄 unicorns", "北京的独角兽", "שלום עולם", "a"]
+HOSTILE = [
+    '<img src=x onerror="alert(1)">',
+    "<script>window.__xss=1</script>",
+    "😀🦄 unicorns",
+    "北京的独角兽",
+    "שלום עולם",
+    "a",
+]
 
 
 def reference_attentions(loaded, text: str) -> np.ndarray:
@@ -102,7 +109,9 @@ def test_real_trained_bert_encoder_plain_model_output():
         outputs = model(**tokenizer(SENTENCE, return_tensors="pt"), output_attentions=True)
     np.testing.assert_allclose(weights, torch.stack(outputs.attentions)[:, 0].numpy(), rtol=0, atol=1e-6)
     assert weights.shape[:2] == (model.config.num_hidden_layers, model.config.num_attention_heads)
-    result = AttentionResult("all-MiniLM-L6-v2", prepared.axis, weights, causal=False, total_tokens=prepared.total_tokens)
+    result = AttentionResult(
+        "all-MiniLM-L6-v2", prepared.axis, weights, causal=False, total_tokens=prepared.total_tokens
+    )
     view = attention_view(result, 3, "mean", hide=True, merge=True)
     assert_rows_sum_to_one(view.matrix)
     assert "[CLS]" not in view.axis.labels and "astonished" in view.axis.labels
@@ -427,8 +436,11 @@ def test_query_key_view_rebuilds_the_models_own_attention_row(fixture, request):
         np.testing.assert_allclose(view.weights, result.weights[layer, head, query], atol=1e-5)
         size = view.query.shape[0]
         assert view.keys.shape == (len(result.axis), size)
-        np.testing.assert_allclose(view.scores[np.isfinite(view.scores)],
-                                   (view.keys @ view.query / np.sqrt(size))[np.isfinite(view.scores)], rtol=1e-6)
+        np.testing.assert_allclose(
+            view.scores[np.isfinite(view.scores)],
+            (view.keys @ view.query / np.sqrt(size))[np.isfinite(view.scores)],
+            rtol=1e-6,
+        )
         if result.causal:
             assert np.all(np.isneginf(view.scores[query + 1 :])) and np.all(view.weights[query + 1 :] == 0)
 
@@ -439,11 +451,14 @@ def test_query_key_view_rebuilds_the_models_own_attention_row(fixture, request):
 @pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_gpt2"])
 def test_head_view_lines_are_the_models_own_weights(fixture, request):
     from models.attention import head_lines, visible_links
+
     result = attention_for_text(request.getfixturevalue(fixture), SENTENCE)
     lines = head_lines(result, 1, [1, 0])
     links = visible_links(lines, min_weight=0.02)
     # Every line is one weight of the model's attention, and every weight of at least 0.02 has its line.
-    np.testing.assert_array_equal(links.weight, result.weights[1][np.asarray(lines.heads)[links.head], links.query, links.key])
+    np.testing.assert_array_equal(
+        links.weight, result.weights[1][np.asarray(lines.heads)[links.head], links.query, links.key]
+    )
     assert len(links) == int((result.weights[1][[0, 1]] >= 0.02).sum())
     assert (np.diff(links.weight) <= 0).all()
     if result.causal:
@@ -466,6 +481,7 @@ def test_head_view_lines_are_the_models_own_weights(fixture, request):
 
 def test_head_view_lines_follow_hiding_and_merging_like_the_heatmap(tiny_gpt2):
     from models.attention import head_lines
+
     result = attention_for_text(tiny_gpt2, "The unicorns spoke perfect English.")
     lines = head_lines(result, 0, [1], hide=True, merge=True, hide_sink=True)
     view = attention_view(result, 0, 1, hide=True, merge=True, hide_sink=True)
@@ -479,6 +495,7 @@ def test_head_view_lines_follow_hiding_and_merging_like_the_heatmap(tiny_gpt2):
 
 def test_head_view_figure_draws_each_link_once_thicker_for_more_weight(tiny_bert):
     from models.attention import head_lines, visible_links
+
     lines = head_lines(attention_for_text(tiny_bert, SENTENCE), 1, [0, 1])
     links = visible_links(lines, min_weight=0.0)
     fig = charts.head_view_figure(lines, links, focus=("query", 2))

@@ -83,10 +83,28 @@ def test_theory_share_from_multiply_adds():
 
 def test_markdown_table_shows_units_references_and_escapes_pipes():
     rows = [
-        {"benchmark": "app: peak", "unit": "GB", "ours": 2.05, "reference": 2.7, "reference_name": "Cloud limit",
-         "ratio": 2.7 / 2.05, "target": "≤ 2.2 GB", "met": True, "note": "a | b"},
-        {"benchmark": "app: torch", "unit": "MB", "ours": 534.0, "reference": None, "reference_name": "",
-         "ratio": None, "target": "", "met": None, "note": ""},
+        {
+            "benchmark": "app: peak",
+            "unit": "GB",
+            "ours": 2.05,
+            "reference": 2.7,
+            "reference_name": "Cloud limit",
+            "ratio": 2.7 / 2.05,
+            "target": "≤ 2.2 GB",
+            "met": True,
+            "note": "a | b",
+        },
+        {
+            "benchmark": "app: torch",
+            "unit": "MB",
+            "ours": 534.0,
+            "reference": None,
+            "reference_name": "",
+            "ratio": None,
+            "target": "",
+            "met": None,
+            "note": "",
+        },
     ]
     table = markdown_table(rows).splitlines()
     assert len(table) == 4
@@ -102,8 +120,10 @@ def test_the_class_benches_fill_their_own_table_in_the_readme(tmp_path, monkeypa
     import bench.run_all as run_all
 
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- bench:start -->\nold main\n<!-- bench:end -->\nmiddle\n"
-                      "<!-- class-bench:start -->\nold class\n<!-- class-bench:end -->\nend\n")
+    readme.write_text(
+        "intro\n<!-- bench:start -->\nold main\n<!-- bench:end -->\nmiddle\n"
+        "<!-- class-bench:start -->\nold class\n<!-- class-bench:end -->\nend\n"
+    )
     monkeypatch.setattr(run_all, "REPO_ROOT", tmp_path)
     run_all.update_readme("| new |", "today", run_all.MARKERS[run_all.CLASS_BENCHES])
     text = readme.read_text()
@@ -115,7 +135,12 @@ def test_worst_request_bench_runs_every_case_on_tiny_models():
     from bench import bench_worst_request
 
     rows = bench_worst_request.run(size="tiny")
-    assert [row["benchmark"].split(":")[1].strip() for row in rows] == ["generation", "generation", "attention", "fill-mask"]
+    assert [row["benchmark"].split(":")[1].strip() for row in rows] == [
+        "generation",
+        "generation",
+        "attention",
+        "fill-mask",
+    ]
     for row in rows:
         assert row["ours"] > 0 and row["reference"] > 0 and row["unit"] == "s"
         assert "interleaved runs" in row["note"]

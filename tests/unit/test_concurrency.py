@@ -59,23 +59,33 @@ def assert_same(expected: Any, actual: Any, where: str) -> None:
 
 def _without_timing(result: generation.GenerationResult) -> tuple:
     """A generation's tokens and probabilities; its timings differ from run to run by nature."""
-    return tuple((step.token_id, step.probability, step.alternative_ids, step.alternative_probs) for step in result.steps)
+    return tuple(
+        (step.token_id, step.probability, step.alternative_ids, step.alternative_probs) for step in result.steps
+    )
 
 
 def _generate(loaded: LoadedModel, text: str, **settings: Any) -> tuple:
-    prompt = generation.prepare_prompt(loaded.tokenizer, text, max_new_tokens=6, context_length=loaded.entry.context_length)
-    return _without_timing(generation.generate(loaded, prompt, generation.DecodingSettings(max_new_tokens=6, **settings)))
+    prompt = generation.prepare_prompt(
+        loaded.tokenizer, text, max_new_tokens=6, context_length=loaded.entry.context_length
+    )
+    return _without_timing(
+        generation.generate(loaded, prompt, generation.DecodingSettings(max_new_tokens=6, **settings))
+    )
 
 
 def _next_tokens(loaded: LoadedModel, text: str) -> generation.NextTokenDistribution:
-    prompt = generation.prepare_prompt(loaded.tokenizer, text, max_new_tokens=1, context_length=loaded.entry.context_length)
+    prompt = generation.prepare_prompt(
+        loaded.tokenizer, text, max_new_tokens=1, context_length=loaded.entry.context_length
+    )
     return generation.next_token_distribution(loaded, prompt)
 
 
 def _fill(loaded: LoadedModel, text: str, left_to_right: bool = False) -> fill_mask.FillResult:
     fill_input = fill_mask.prepare_fill_input(
-        loaded.tokenizer, fill_mask.normalize_masks(text, loaded.tokenizer.mask_token).text,
-        max_tokens=loaded.entry.context_length, max_masks=8,
+        loaded.tokenizer,
+        fill_mask.normalize_masks(text, loaded.tokenizer.mask_token).text,
+        max_tokens=loaded.entry.context_length,
+        max_masks=8,
     )
     run = fill_mask.fill_left_to_right if left_to_right else fill_mask.fill_masks
     return run(loaded, fill_input, top_k=5)
@@ -114,22 +124,46 @@ def jobs(tiny_gpt2: LoadedModel, tiny_bert: LoadedModel, tiny_clip: LoadedModel)
         ("generate sampled", lambda: _generate(gpt2, "In a shocking finding,", sample=True, temperature=1.3, seed=7)),
         ("generate long prompt", lambda: _generate(gpt2, LONG)),
         ("next token", lambda: _next_tokens(gpt2, "peppermint =>")),
-        ("score answers", lambda: generation.score_answers(
-            gpt2, ["sea otter =>", "cheese =>", "plush girafe =>"], [" loutre", " fromage", " girafe"])),
+        (
+            "score answers",
+            lambda: generation.score_answers(
+                gpt2, ["sea otter =>", "cheese =>", "plush girafe =>"], [" loutre", " fromage", " girafe"]
+            ),
+        ),
         ("fill one mask", lambda: _fill(bert, "This is a photo of a [MASK].")),
         ("fill long text", lambda: _fill(bert, LONG + " the [MASK] ends here")),
-        ("fill left to right", lambda: _fill(bert, "Deep networks trained on one [MASK] can be reused for another [MASK].", True)),
+        (
+            "fill left to right",
+            lambda: _fill(bert, "Deep networks trained on one [MASK] can be reused for another [MASK].", True),
+        ),
         ("bias probe", lambda: _probe(bert, ("The man worked as a [MASK].", "The woman worked as a [MASK]."))),
         ("mlm rule", lambda: _mlm(bert, "BERT learns word representations by predicting masked words.", seed=11)),
         ("clip zero-shot", lambda: _zero_shot(clip, ("cat", "dog", "car"), (200, 100, 0))),
         ("clip other labels", lambda: _zero_shot(clip, ("rocket", "astronaut", "teapot", "coffee"), (0, 90, 200))),
-        ("clip images", lambda: zero_shot.encode_images(clip, [Image.new("RGB", (40, 40), (c, c, c)) for c in (0, 128, 255)])),
-        ("bias-variance", lambda: double_descent.simulate_bias_variance(
-            double_descent.BiasVarianceSettings(n_resamples=20, max_degree=5, n_test=50, seed=1))),
-        ("random features", lambda: double_descent.simulate_random_features(
-            double_descent.RandomFeaturesSettings(n_train=20, max_features=60, n_grid=8, n_repeats=2, n_test=50, seed=2))),
-        ("linear model", lambda: double_descent.simulate_linear_model(
-            double_descent.LinearModelSettings(n_train=20, sweep_max=60, n_grid=8, n_repeats=2, seed=3))),
+        (
+            "clip images",
+            lambda: zero_shot.encode_images(clip, [Image.new("RGB", (40, 40), (c, c, c)) for c in (0, 128, 255)]),
+        ),
+        (
+            "bias-variance",
+            lambda: double_descent.simulate_bias_variance(
+                double_descent.BiasVarianceSettings(n_resamples=20, max_degree=5, n_test=50, seed=1)
+            ),
+        ),
+        (
+            "random features",
+            lambda: double_descent.simulate_random_features(
+                double_descent.RandomFeaturesSettings(
+                    n_train=20, max_features=60, n_grid=8, n_repeats=2, n_test=50, seed=2
+                )
+            ),
+        ),
+        (
+            "linear model",
+            lambda: double_descent.simulate_linear_model(
+                double_descent.LinearModelSettings(n_train=20, sweep_max=60, n_grid=8, n_repeats=2, seed=3)
+            ),
+        ),
     ]
 
 

@@ -11,8 +11,12 @@ from tests.conftest import REPO_ROOT
 
 @pytest.mark.slow
 def test_requirements_resolve_with_uv_for_every_python_cloud_offers():
-    run = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "check_deploy.sh"), "--resolve"],
-                         capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / "check_deploy.sh"), "--resolve"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     for version in ("3.11", "3.12", "3.13"):
         line = next(line for line in run.stdout.splitlines() if line.strip().startswith(f"Python {version}:"))

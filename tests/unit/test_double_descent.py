@@ -37,12 +37,10 @@ def ridge_risk_by_integration(gamma: float, signal_sq: float, noise_var: float, 
     def density(s: float) -> float:
         return np.sqrt(max((high - s) * (s - low), 0.0)) / (2 * np.pi * gamma * s)
 
-    bias_integral = integrate.quad(
-        lambda s: density(s) / (s + ridge) ** 2, low, high, epsabs=1e-12, limit=200
-    )[0]
-    variance_integral = integrate.quad(
-        lambda s: density(s) * s / (s + ridge) ** 2, low, high, epsabs=1e-12, limit=200
-    )[0]
+    bias_integral = integrate.quad(lambda s: density(s) / (s + ridge) ** 2, low, high, epsabs=1e-12, limit=200)[0]
+    variance_integral = integrate.quad(lambda s: density(s) * s / (s + ridge) ** 2, low, high, epsabs=1e-12, limit=200)[
+        0
+    ]
     atom = max(1 - 1 / gamma, 0.0)
     bias = signal_sq * ridge**2 * (bias_integral + atom / ridge**2)
     return bias + noise_var * gamma * variance_integral
@@ -255,9 +253,7 @@ def test_bias_variance_and_noise_add_up_to_the_measured_test_error(model):
 
 @pytest.mark.parametrize("model", ["polynomial", "knn"])
 def test_without_noise_the_decomposition_is_exact(model):
-    r = dd.simulate_bias_variance(
-        dd.BiasVarianceSettings(model=model, target="step", noise_sd=0.0, n_resamples=50)
-    )
+    r = dd.simulate_bias_variance(dd.BiasVarianceSettings(model=model, target="step", noise_sd=0.0, n_resamples=50))
     np.testing.assert_allclose(r.bias_sq + r.variance, r.expected_test_error, rtol=1e-9)
 
 
@@ -276,9 +272,7 @@ def test_the_constant_model_has_the_textbook_bias_and_variance(model):
 
 
 def test_polynomial_fits_match_numpy_polyfit():
-    r = dd.simulate_bias_variance(
-        dd.BiasVarianceSettings(model="polynomial", spread_capacity=5, n_resamples=20)
-    )
+    r = dd.simulate_bias_variance(dd.BiasVarianceSettings(model="polynomial", spread_capacity=5, n_resamples=20))
     for x, y, curve in zip(r.spread_x, r.spread_y, r.spread_curves):
         expected = np.polynomial.Polynomial.fit(x, y, 5)(r.grid_x)
         np.testing.assert_allclose(curve, expected, rtol=1e-8, atol=1e-8)
@@ -368,9 +362,7 @@ def test_tiny_problems_stay_finite(n, p, noise_sd):
 
 def test_zero_ridge_exactly_at_p_equals_n_without_noise_recovers_the_signal():
     # noiseless, square, invertible: the unique solution is β itself
-    r = dd.simulate_linear_model(
-        dd.LinearModelSettings(n_train=50, sweep_sizes=(50,), noise_sd=0.0, n_repeats=3)
-    )
+    r = dd.simulate_linear_model(dd.LinearModelSettings(n_train=50, sweep_sizes=(50,), noise_sd=0.0, n_repeats=3))
     assert r.excess_risk.max() < 1e-12
     assert np.all(r.theory_risk == 0.0)  # and so says the theory: no noise, nothing to overfit
 
@@ -443,8 +435,10 @@ def test_bias_sq_is_unbiased_where_the_plug_in_estimate_is_not():
     """Averaged over many runs, bias² from 3 training sets equals bias² from 300; the plug-in (mean fit − f)²
     from the same fits overshoots by about variance / 3, so it would show bias growing with capacity."""
     few = [dd.simulate_bias_variance(dd.BiasVarianceSettings(max_degree=4, n_resamples=3, seed=k)) for k in range(300)]
-    many = [dd.simulate_bias_variance(dd.BiasVarianceSettings(max_degree=4, n_resamples=300, seed=10_000 + k))
-            for k in range(20)]
+    many = [
+        dd.simulate_bias_variance(dd.BiasVarianceSettings(max_degree=4, n_resamples=300, seed=10_000 + k))
+        for k in range(20)
+    ]
     reference, reference_error = _mean_and_error(np.array([r.bias_sq for r in many]))
     shown, shown_error = _mean_and_error(np.array([r.bias_sq for r in few]))
     plug_in, plug_in_error = _mean_and_error(np.array([r.bias_sq + r.variance / 3 for r in few]))
@@ -495,7 +489,10 @@ def test_fit_path_interpolates_past_p_equals_n_and_its_norm_only_shrinks_there()
     norms = path.weight_norm[past]
     assert (np.diff(norms) <= norms[:-1] * 1e-6).all()
     # Double descent: the peak is at the threshold, and the far end is far below it.
-    assert path.n_features[np.argmax(path.test_error)] in (path.threshold - 1, path.threshold, path.threshold + 1) or path.clipped
+    assert (
+        path.n_features[np.argmax(path.test_error)] in (path.threshold - 1, path.threshold, path.threshold + 1)
+        or path.clipped
+    )
     assert path.test_error[-1] < 0.01 * path.test_error.max()
     assert path.test_error.min() >= path.noise_var
 
@@ -513,6 +510,7 @@ def test_fit_path_with_a_ridge_has_no_peak_and_is_repeatable():
 
 def test_fit_path_figure_has_one_frame_per_p_and_opens_at_the_chosen_one():
     from ui import double_descent_charts as charts
+
     path = dd.simulate_fit_path(dd.FitPathSettings())
     index = int(np.flatnonzero(path.n_features == path.threshold)[0])
     fig = charts.fit_path_figure(path, index)

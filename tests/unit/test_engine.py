@@ -188,7 +188,9 @@ SETTINGS = [
 def generation_cases(loaded) -> list[tuple[gen.PreparedPrompt, gen.DecodingSettings]]:
     """Few-shot prompts sharing a start, free prompts sharing nothing, every decoding mode."""
     cases = [(few_shot(loaded, query, 12), SETTINGS[index % len(SETTINGS)]) for index, query in enumerate(QUERIES)]
-    for index, text in enumerate(["In a shocking finding, scientist discovered a herd of unicorns", "hello", "x " * 40]):
+    for index, text in enumerate(
+        ["In a shocking finding, scientist discovered a herd of unicorns", "hello", "x " * 40]
+    ):
         prompt = gen.prepare_prompt(loaded.tokenizer, text, max_new_tokens=12, context_length=1024)
         cases.append((prompt, SETTINGS[(index + 2) % len(SETTINGS)]))
     return cases
@@ -333,7 +335,9 @@ def test_a_fault_in_one_generation_fails_it_alone(tiny_gpt2):
         return list(cb.stream_tokens(tiny_gpt2, request))
 
     def poisoned_processor():
-        request = cb.GenerateRequest(poisoned_prompt[:-1], 0, 5, True, 0, LogitsProcessorList([Poison()]), ("poison",), 10, False)
+        request = cb.GenerateRequest(
+            poisoned_prompt[:-1], 0, 5, True, 0, LogitsProcessorList([Poison()]), ("poison",), 10, False
+        )
         return list(cb.stream_tokens(tiny_gpt2, request))
 
     handle = tiny_gpt2.model.transformer.wte.register_forward_pre_hook(refuse_poison)
@@ -363,8 +367,9 @@ def test_a_reader_that_vanishes_gives_its_place_back(tiny_gpt2, monkeypatch):
     monkeypatch.setattr(cb, "ENGINE_ABANDON_S", 0.05)
     lane = cb.decode_lane(tiny_gpt2)
     prompt = tuple(few_shot(tiny_gpt2, "cheese", 200).ids.tolist())
-    ticket = cb.GenerationTicket(cb.GenerateRequest(prompt, 0, 200, True, 0, LogitsProcessorList(), ("greedy", 1.0),
-                                                    10, False), session="gone")
+    ticket = cb.GenerationTicket(
+        cb.GenerateRequest(prompt, 0, 200, True, 0, LogitsProcessorList(), ("greedy", 1.0), 10, False), session="gone"
+    )
     lane.add(ticket)
     ticket.events.get(timeout=30)  # one token read, then never again
     assert ticket.wait(30)
@@ -398,8 +403,17 @@ def test_a_full_engine_tells_the_waiting_where_they_stand(tiny_gpt2, monkeypatch
 
 def test_a_stopped_generation_is_cancelled_not_finished(tiny_gpt2):
     lane = cb.decode_lane(tiny_gpt2)
-    request = cb.GenerateRequest(tuple(few_shot(tiny_gpt2, "cheese").ids.tolist()), 0, 200, True, 0,
-                                 LogitsProcessorList(), ("greedy", 1.0), 10, False)
+    request = cb.GenerateRequest(
+        tuple(few_shot(tiny_gpt2, "cheese").ids.tolist()),
+        0,
+        200,
+        True,
+        0,
+        LogitsProcessorList(),
+        ("greedy", 1.0),
+        10,
+        False,
+    )
     ticket = cb.GenerationTicket(request, session="s")
     lane.add(ticket)
     ticket.events.get(timeout=30)
@@ -467,7 +481,9 @@ def test_attention_maps_in_a_batch_equal_them_alone(model, request):
 def test_clip_encodings_in_a_batch_equal_them_alone(tiny_clip):
     from PIL import Image
 
-    prompt_sets = [[f"a photo of a {label}" for label in labels] for labels in (["cat", "dog"], ["rocket"] * 3, ["teapot"])]
+    prompt_sets = [
+        [f"a photo of a {label}" for label in labels] for labels in (["cat", "dog"], ["rocket"] * 3, ["teapot"])
+    ]
     images = [[Image.new("RGB", (40 + 10 * i, 30), (20 * i, 100, 200 - 20 * i)) for i in range(n)] for n in (1, 3, 2)]
     alone = [zero_shot.encode_prompts(tiny_clip, prompts) for prompts in prompt_sets]
     alone += [zero_shot.encode_images(tiny_clip, batch) for batch in images]

@@ -25,8 +25,10 @@ def full_models(tmp_path_factory):
 
 def test_full_size_gpt2_batched_equals_alone_equals_generate(full_models):
     gpt2, _ = full_models
-    settings = [gen.DecodingSettings(max_new_tokens=8),
-                gen.DecodingSettings(max_new_tokens=8, sample=True, temperature=0.9, top_k=50, seed=5)]
+    settings = [
+        gen.DecodingSettings(max_new_tokens=8),
+        gen.DecodingSettings(max_new_tokens=8, sample=True, temperature=0.9, top_k=50, seed=5),
+    ]
     cases = [(few_shot(gpt2, query, 8), settings[index % 2]) for index, query in enumerate(QUERIES * 2)]
     alone = [gen.generate(gpt2, prompt, decoding) for prompt, decoding in cases]
     together = in_threads([lambda p=p, s=s: gen.generate(gpt2, p, s) for p, s in cases])
@@ -35,8 +37,13 @@ def test_full_size_gpt2_batched_equals_alone_equals_generate(full_models):
     prompt, greedy = cases[0]
     ids = torch.from_numpy(prompt.ids)[None]
     with torch.inference_mode():
-        reference = gpt2.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=8, do_sample=False,
-                                        pad_token_id=gpt2.tokenizer.eos_token_id)[0, ids.shape[1]:].tolist()
+        reference = gpt2.model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=8,
+            do_sample=False,
+            pad_token_id=gpt2.tokenizer.eos_token_id,
+        )[0, ids.shape[1] :].tolist()
     assert alone[0].token_ids.tolist() == reference
 
 
@@ -48,8 +55,10 @@ def test_two_models_loading_at_once_come_out_whole(full_models, tmp_path_factory
     root = full_models[0].source.location.rsplit("/", 1)[0]
     for _ in range(3):
         loaded = {}
-        threads = [threading.Thread(target=lambda key=key: loaded.update({key: load_from_folder(root, key)}))
-                   for key in ("bert-base-uncased", "gpt2")]
+        threads = [
+            threading.Thread(target=lambda key=key: loaded.update({key: load_from_folder(root, key)}))
+            for key in ("bert-base-uncased", "gpt2")
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -156,6 +156,7 @@ def test_mask_logits_equal_the_full_forward_at_those_rows(masked_lm):
 
 def real_words(rows: list[dict], top_k: int) -> list[dict]:
     """The pipeline's rows without the pieces that never occur in text ([unused7], [SEP]…), as the page offers them."""
+
     def placeholder(word: str) -> bool:
         return word.startswith("[") and word.endswith("]") and len(word) > 2
 
@@ -375,12 +376,16 @@ def test_mlm_and_strategy_figures_build_from_real_results(masked_lm, sentence_to
 def test_the_80_10_10_tally_counts_what_each_draw_did_and_settles_on_the_rule(tiny_bert):
     from models.fill_mask import MLM_ACTIONS, corrupt_for_mlm, tally_mlm_rule, tokenize_sentence
 
-    sentence = tokenize_sentence(tiny_bert.tokenizer, "The quick brown fox jumps over the lazy dog " * 4, max_tokens=512)
+    sentence = tokenize_sentence(
+        tiny_bert.tokenizer, "The quick brown fox jumps over the lazy dog " * 4, max_tokens=512
+    )
     tally = tally_mlm_rule(tiny_bert.tokenizer, sentence, draws=1000, select_rate=0.15)
     for seed in (0, 1, 517, 999):  # each row is what that seed's corruption did
         actions = corrupt_for_mlm(tiny_bert.tokenizer, sentence, seed=seed, select_rate=0.15).actions
         assert tally.counts[seed].tolist() == [actions.count(action) for action in MLM_ACTIONS]
-    assert tally.picked_per_draw == round(0.15 * len(sentence.maskable)) and np.all(tally.counts.sum(axis=1) == tally.picked_per_draw)
+    assert tally.picked_per_draw == round(0.15 * len(sentence.maskable)) and np.all(
+        tally.counts.sum(axis=1) == tally.picked_per_draw
+    )
     picked = tally.counts.sum()
     shares = tally.running_shares[-1]
     for share, rule in zip(shares, (0.8, 0.1, 0.1)):  # five binomial standard errors

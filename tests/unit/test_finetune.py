@@ -114,8 +114,13 @@ def test_a_huge_learning_rate_is_reported_as_diverged(tiny_encoder):
 def test_a_stop_ends_the_run_between_steps(tiny_encoder):
     steps = []
     settings = small(strategies=("full", "lora"), epochs=3)
-    result = ft.run_finetune(tiny_encoder.model, tiny_encoder.tokenizer, settings,
-                             should_stop=lambda: len(steps) >= 3, step=lambda work: steps.append(1) or work())
+    result = ft.run_finetune(
+        tiny_encoder.model,
+        tiny_encoder.tokenizer,
+        settings,
+        should_stop=lambda: len(steps) >= 3,
+        step=lambda work: steps.append(1) or work(),
+    )
     assert result.stopped and result.results[0].stopped and len(result.results) == 1
 
 
@@ -131,7 +136,8 @@ def test_examples_are_balanced_seeded_and_augmentation_keeps_to_training_words()
         assert new != original
         assert not set(new.lower().replace(".", " ").replace("!", " ").replace("?", " ").split()) & test_words
         assert set(new.lower().split()) & set(task.train_words[task.labels[label]]) or any(
-            word in new.lower() for word in task.train_words[task.labels[label]])
+            word in new.lower() for word in task.train_words[task.labels[label]]
+        )
     # The test split only uses describing words that training never shows.
     train_words = {word for words in task.train_words.values() for word in words}
     assert not train_words & test_words
@@ -139,11 +145,22 @@ def test_examples_are_balanced_seeded_and_augmentation_keeps_to_training_words()
 
 def _words():
     import json
+
     return json.loads(ft.TASK_FILE.read_text(encoding="utf-8"))["words"]
 
 
-@pytest.mark.parametrize("bad", [dict(per_class=0), dict(per_class=65), dict(head_lr=0.0), dict(head_lr=float("nan")),
-                                 dict(epochs=0), dict(strategies=()), dict(strategies=("magic",))])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(per_class=0),
+        dict(per_class=65),
+        dict(head_lr=0.0),
+        dict(head_lr=float("nan")),
+        dict(epochs=0),
+        dict(strategies=()),
+        dict(strategies=("magic",)),
+    ],
+)
 def test_bad_settings_are_refused_with_a_reason(bad):
     with pytest.raises(ValueError) as error:
         ft.FinetuneSettings(**bad)

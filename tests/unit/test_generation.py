@@ -73,7 +73,10 @@ def test_prompt_builder_three_shots_is_the_gpt3_figure():
 
 def test_prompt_builder_without_task_and_with_arrow_separator():
     examples = (Example("thanks", "merci"), Example("hello", "bonjour"), Example("mint", "menthe"))
-    assert gen.build_prompt("", examples, "otter", 3, " -> ") == "thanks -> merci\nhello -> bonjour\nmint -> menthe\notter ->"
+    assert (
+        gen.build_prompt("", examples, "otter", 3, " -> ")
+        == "thanks -> merci\nhello -> bonjour\nmint -> menthe\notter ->"
+    )
 
 
 def test_prompt_builder_free_prompt_is_the_task_alone():
@@ -92,7 +95,7 @@ def test_answer_continuation_brings_the_separator_space():
 
 
 def test_examples_json_round_trip_and_rejects_malformed():
-    examples = (Example("<b>é</b>", "猫"), Example("a,b", "c\"d"))
+    examples = (Example("<b>é</b>", "猫"), Example("a,b", 'c"d'))
     assert gen.examples_from_json(gen.examples_to_json(examples)) == examples
     for raw in ("not json", "{}", '[["only one"]]', "[[1, 2]]", "[" * 100_000):
         with pytest.raises(ValueError):
@@ -217,8 +220,15 @@ def test_filtered_distributions_equal_generates_processed_scores(tiny_gpt2, opti
     input_ids = torch.from_numpy(prompt.ids)[None]
     with torch.inference_mode():
         output = tiny_gpt2.model.generate(
-            input_ids, attention_mask=torch.ones_like(input_ids), do_sample=True, max_new_tokens=8,
-            output_scores=True, output_logits=True, return_dict_in_generate=True, pad_token_id=50256, **options,
+            input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            do_sample=True,
+            max_new_tokens=8,
+            output_scores=True,
+            output_logits=True,
+            return_dict_in_generate=True,
+            pad_token_id=50256,
+            **options,
         )
     processors = gen.logits_processors(settings)
     for step, scores, logits in zip(ours.steps, output.scores, output.logits):
@@ -301,7 +311,9 @@ class ForceScript(LogitsProcessor):
 
 
 def scripted(monkeypatch, script: list[int], prompt) -> None:
-    monkeypatch.setattr(gen, "logits_processors", lambda settings: LogitsProcessorList([ForceScript(script, len(prompt.ids))]))
+    monkeypatch.setattr(
+        gen, "logits_processors", lambda settings: LogitsProcessorList([ForceScript(script, len(prompt.ids))])
+    )
     monkeypatch.setattr(gen, "processors_key", lambda settings: ("script", tuple(script)))
 
 
@@ -379,7 +391,9 @@ def test_an_answer_greedy_decoding_writes_is_scored_right(tiny_gpt2):
     answers = []
     for text in prompts:
         prompt = prepared(tiny_gpt2, text, max_new_tokens=3)
-        answers.append(tiny_gpt2.tokenizer.decode(reference_generate(tiny_gpt2, prompt, do_sample=False, max_new_tokens=3)))
+        answers.append(
+            tiny_gpt2.tokenizer.decode(reference_generate(tiny_gpt2, prompt, do_sample=False, max_new_tokens=3))
+        )
     answers.append(" certainly-not-the-greedy-answer")
     prompts.append(prompts[0])
     scores = gen.score_answers(tiny_gpt2, prompts, answers)
@@ -438,7 +452,7 @@ def test_presets_carry_the_course_examples():
     assert gen.build_prompt(merci.task, merci.examples, merci.query, 3, merci.separator) == (
         "thanks -> merci\nhello -> bonjour\nmint -> menthe\notter ->"
     )
-    slides = (Path(REPO_ROOT).parent / "shared" / "seeds" / "001_f17a2046529f9d5a.txt")
+    slides = Path(REPO_ROOT).parent / "shared" / "seeds" / "001_f17a2046529f9d5a.txt"
     if slides.exists():
         assert presets["unicorn"].task in slides.read_text(encoding="utf-8")
     assert {"sentiment", "capitals", "antonyms"} <= set(presets)
@@ -465,9 +479,16 @@ def test_charts_escape_generated_text(tiny_gpt2):
 
     hostile = "<img src=x onerror=alert(1)>"
     step = gen.GenerationStep(
-        index=0, token_id=5, piece=hostile, probability=0.2, filtered_probability=0.5,
-        alternative_ids=np.array([7, 5]), alternative_pieces=("<b>", hostile), alternative_probs=np.array([0.6, 0.2]),
-        elapsed_s=0.1, stop_reason="max_new_tokens",
+        index=0,
+        token_id=5,
+        piece=hostile,
+        probability=0.2,
+        filtered_probability=0.5,
+        alternative_ids=np.array([7, 5]),
+        alternative_pieces=("<b>", hostile),
+        alternative_probs=np.array([0.6, 0.2]),
+        elapsed_s=0.1,
+        stop_reason="max_new_tokens",
     )
     prompt = prepared(tiny_gpt2, "hi")
     result = gen.collect_generation(tiny_gpt2.tokenizer, prompt, [step])
@@ -490,12 +511,22 @@ def test_percentages_keep_two_significant_digits():
 # The live sampling view: temperature, top-k and top-p without running the model again
 
 
-@pytest.mark.parametrize("temperature, top_k, top_p", [
-    (1.0, 0, 1.0), (0.7, 50, 1.0), (1.5, 0, 0.9), (0.3, 10, 0.5), (2.0, 500, 0.95), (1.0, 1, 1.0), (0.9, 0, 0.0),
-])
+@pytest.mark.parametrize(
+    "temperature, top_k, top_p",
+    [
+        (1.0, 0, 1.0),
+        (0.7, 50, 1.0),
+        (1.5, 0, 0.9),
+        (0.3, 10, 0.5),
+        (2.0, 500, 0.95),
+        (1.0, 1, 1.0),
+        (0.9, 0, 0.0),
+    ],
+)
 def test_sampling_filter_matches_transformers_warpers(tiny_gpt2, temperature, top_k, top_p):
-    prompt = gen.prepare_prompt(tiny_gpt2.tokenizer, "sea otter => loutre de mer\ncheese =>", max_new_tokens=8,
-                                context_length=1024)
+    prompt = gen.prepare_prompt(
+        tiny_gpt2.tokenizer, "sea otter => loutre de mer\ncheese =>", max_new_tokens=8, context_length=1024
+    )
     ids, probs = gen.full_next_token_distribution(tiny_gpt2, prompt)
     assert len(ids) == len(tiny_gpt2.tokenizer) and probs.sum() == pytest.approx(1.0, abs=1e-4)
     settings = gen.DecodingSettings(sample=True, temperature=temperature, top_k=top_k, top_p=top_p)
@@ -518,8 +549,9 @@ def test_greedy_keeps_only_the_most_likely_token(tiny_gpt2):
 
 
 def test_top_tokens_of_the_full_distribution_equal_the_next_token_distribution(tiny_gpt2):
-    prompt = gen.prepare_prompt(tiny_gpt2.tokenizer, "sea otter => loutre de mer\ncheese =>", max_new_tokens=8,
-                                context_length=1024)
+    prompt = gen.prepare_prompt(
+        tiny_gpt2.tokenizer, "sea otter => loutre de mer\ncheese =>", max_new_tokens=8, context_length=1024
+    )
     direct = gen.next_token_distribution(tiny_gpt2, prompt)
     derived = gen.top_tokens(tiny_gpt2.tokenizer, *gen.full_next_token_distribution(tiny_gpt2, prompt))
     assert derived.ids.tolist() == direct.ids.tolist() and derived.pieces == direct.pieces

@@ -63,8 +63,14 @@ def peak_growth(kind: str, tmp_path: Path, side: int = SIDE) -> dict:
     path = tmp_path / f"{kind}.img"
     subprocess.run([sys.executable, "-c", MAKE, kind, str(path), str(side)], check=True, timeout=300)
     assert path.stat().st_size <= MAX_UPLOAD_MB * 2**20  # a file the uploader lets through
-    run = subprocess.run([sys.executable, "-c", MEASURE, str(path)], check=True, timeout=300,
-                         capture_output=True, text=True, cwd=REPO_ROOT)
+    run = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(path)],
+        check=True,
+        timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 

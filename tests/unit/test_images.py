@@ -230,8 +230,12 @@ def test_tile_by_tile_conversion_equals_converting_the_whole_picture(mode):
     elif mode != "RGBA":
         picture = picture.convert(mode)
     whole = {
-        "RGBA": lambda: Image.alpha_composite(Image.new("RGBA", picture.size, (255, 255, 255, 255)), picture).convert("RGB"),
-        "I;16": lambda: Image.fromarray(np.round(np.asarray(picture, dtype=np.float32) / 65535 * 255).astype(np.uint8)).convert("RGB"),
+        "RGBA": lambda: Image.alpha_composite(Image.new("RGBA", picture.size, (255, 255, 255, 255)), picture).convert(
+            "RGB"
+        ),
+        "I;16": lambda: Image.fromarray(
+            np.round(np.asarray(picture, dtype=np.float32) / 65535 * 255).astype(np.uint8)
+        ).convert("RGB"),
         "P": lambda: picture.convert("RGB"),
         "CMYK": lambda: picture.convert("RGB"),
     }[mode]()

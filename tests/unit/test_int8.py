@@ -69,8 +69,10 @@ def test_int8_minilm_stays_close_to_float32_on_real_weights():
 
 @pytest.fixture(scope="module")
 def int8_models(tiny_model_dir):
-    return (load_from_folder(tiny_model_dir, "gpt2", int8=True),
-            load_from_folder(tiny_model_dir, "bert-base-uncased", int8=True))
+    return (
+        load_from_folder(tiny_model_dir, "gpt2", int8=True),
+        load_from_folder(tiny_model_dir, "bert-base-uncased", int8=True),
+    )
 
 
 def test_the_loader_quantizes_only_when_asked_and_says_so(int8_models, tiny_gpt2):

@@ -141,8 +141,17 @@ def test_corrupt_weights_become_a_clear_error_not_a_crash(tiny_model_dir, tmp_pa
     assert PREFETCH_COMMAND in raised.value.fix
 
 
-@pytest.mark.parametrize("key", ["gpt2", "distilgpt2", "bert-base-uncased", "distilbert-base-uncased",
-                                 "clip-vit-b-32-openai", "clip-vit-b-32-laion2b"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "gpt2",
+        "distilgpt2",
+        "bert-base-uncased",
+        "distilbert-base-uncased",
+        "clip-vit-b-32-openai",
+        "clip-vit-b-32-laion2b",
+    ],
+)
 def test_every_registry_model_loads_through_the_local_folder(with_tiny_models, key):
     loaded = load_model(key, choose_device("cpu"), probe=_hub_must_not_be_asked)
     assert loaded.source.kind == "local-dir"

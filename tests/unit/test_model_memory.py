@@ -94,8 +94,9 @@ def test_concurrent_sessions_trigger_one_load():
         return fake_model("gpt2")
 
     results = []
-    threads = [threading.Thread(target=lambda: results.append(cache.get(("gpt2", "cpu"), 548, slow_load)))
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.get(("gpt2", "cpu"), 548, slow_load))) for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -114,8 +115,16 @@ def test_a_failed_load_caches_nothing():
     assert cache.keys() == []
 
 
-@pytest.mark.parametrize(("value", "expected"), [("", MEMORY_BUDGET_MB), ("3000", 3000.0), ("lots", MEMORY_BUDGET_MB),
-                                                 ("-5", MEMORY_BUDGET_MB), ("0", MEMORY_BUDGET_MB)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", MEMORY_BUDGET_MB),
+        ("3000", 3000.0),
+        ("lots", MEMORY_BUDGET_MB),
+        ("-5", MEMORY_BUDGET_MB),
+        ("0", MEMORY_BUDGET_MB),
+    ],
+)
 def test_budget_from_the_environment(monkeypatch, value, expected):
     monkeypatch.setenv(MEMORY_BUDGET_ENV, value)
     assert memory_budget_mb() == expected
@@ -124,8 +133,12 @@ def test_budget_from_the_environment(monkeypatch, value, expected):
 def test_keys_and_values_an_engine_may_still_claim_count_against_the_budget():
     """A class generating on GPT-2 may take ENGINE_KV_BUDGET_MB more: a new model must leave room for it."""
     server = Server(base_mb=660, budget_mb=2400)
-    server.cache = ModelCache(budget_mb=lambda: server.budget_mb, rss_mb=server.rss_mb, on_evict=server.evicted.append,
-                              claimable_mb=lambda loaded: ENGINE_KV_BUDGET_MB if loaded.entry.family == "causal-lm" else 0)
+    server.cache = ModelCache(
+        budget_mb=lambda: server.budget_mb,
+        rss_mb=server.rss_mb,
+        on_evict=server.evicted.append,
+        claimable_mb=lambda loaded: ENGINE_KV_BUDGET_MB if loaded.entry.family == "causal-lm" else 0,
+    )
     server.use("bert-base-uncased")
     server.use("gpt2")
     assert server.evicted == []

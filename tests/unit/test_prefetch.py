@@ -49,8 +49,9 @@ def fake_hub(tiny_model_dir, tmp_path):
 def test_prefetch_into_a_folder_gives_what_the_loader_reads(fake_hub, tmp_path, monkeypatch):
     target = tmp_path / "classroom"
     entries = [get_entry("gpt2"), get_entry("bert-base-uncased")]
-    outcomes = prefetch(entries, target, download_snapshot=fake_hub.snapshot, download_file=fake_hub.file,
-                        report=lambda line: None)
+    outcomes = prefetch(
+        entries, target, download_snapshot=fake_hub.snapshot, download_file=fake_hub.file, report=lambda line: None
+    )
     assert [o.action for o in outcomes] == ["downloaded", "downloaded"]
     assert all(o.bytes_on_disk > 0 for o in outcomes)
     monkeypatch.setenv(MODEL_DIR_ENV, str(target))
@@ -65,8 +66,9 @@ def test_prefetch_twice_downloads_once(fake_hub, tmp_path):
     entries = [get_entry("distilgpt2")]
     prefetch(entries, target, download_snapshot=fake_hub.snapshot, download_file=fake_hub.file, report=lambda _: None)
     calls_after_first = list(fake_hub.calls)
-    again = prefetch(entries, target, download_snapshot=fake_hub.snapshot, download_file=fake_hub.file,
-                     report=lambda _: None)
+    again = prefetch(
+        entries, target, download_snapshot=fake_hub.snapshot, download_file=fake_hub.file, report=lambda _: None
+    )
     assert again[0].action == "already there"
     assert fake_hub.calls == calls_after_first
 
@@ -103,11 +105,13 @@ def test_cli_rejects_an_unknown_model(capsys):
 def test_weights_a_package_ships_are_copied_not_downloaded(fake_hub, tmp_path, monkeypatch):
     target = tmp_path / "classroom"
     entry = get_entry("all-minilm-l6-v2")
-    [cached] = prefetch([entry], None, download_snapshot=fake_hub.snapshot, download_file=fake_hub.file,
-                        report=lambda _: None)
+    [cached] = prefetch(
+        [entry], None, download_snapshot=fake_hub.snapshot, download_file=fake_hub.file, report=lambda _: None
+    )
     assert cached.action == "shipped in an installed package" and fake_hub.calls == []
-    [copied] = prefetch([entry], target, download_snapshot=fake_hub.snapshot, download_file=fake_hub.file,
-                        report=lambda _: None)
+    [copied] = prefetch(
+        [entry], target, download_snapshot=fake_hub.snapshot, download_file=fake_hub.file, report=lambda _: None
+    )
     assert copied.action == "copied from an installed package" and fake_hub.calls == []
     monkeypatch.setenv(MODEL_DIR_ENV, str(target))
     source, problem = find_local_source(entry)

@@ -58,8 +58,10 @@ def test_ensemble_is_mean_of_unit_template_vectors_renormalised(tiny_clip):
     labels = ["cat", "dog", "astronaut"]
     templates = zs.shipped_templates().default_ensemble
     per_template = torch.stack(
-        [reference_text_vectors(tiny_clip.model, tiny_clip.tokenizer, [zs.fill(t, label) for t in templates])
-         for label in labels]
+        [
+            reference_text_vectors(tiny_clip.model, tiny_clip.tokenizer, [zs.fill(t, label) for t in templates])
+            for label in labels
+        ]
     )  # (labels, templates, dim), unit rows
     expected = F.normalize(per_template.mean(dim=1), dim=-1).numpy()
 
@@ -102,8 +104,14 @@ def custom_text_clip(no_causal_mask: bool) -> torch.nn.Module:
     model = open_clip.CustomTextCLIP(
         embed_dim=16,
         vision_cfg={"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
-        text_cfg={"context_length": CONTEXT, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2,
-                  "no_causal_mask": no_causal_mask},
+        text_cfg={
+            "context_length": CONTEXT,
+            "vocab_size": 49408,
+            "width": 32,
+            "heads": 2,
+            "layers": 2,
+            "no_causal_mask": no_causal_mask,
+        },
     )
     return model.eval()
 
