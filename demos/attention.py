@@ -84,7 +84,7 @@ EXPECTATION = (
 
 
 @st.cache_data(max_entries=8, show_spinner="Running the model on your text…")
-def cached_attention(model_key: str, text: str, _loaded) -> AttentionResult:
+def cached_attention(identity: str, text: str, _loaded) -> AttentionResult:
     # Keyed on the model key and the text: one forward pass per (model, text). Every view below is
     # cheap numpy on this result, so moving a slider never runs the model again. max_entries bounds
     # the memory: a 256-token text on bert-base holds 12 × 12 × 256² floats (38 MB), so 8 entries stay
@@ -93,7 +93,7 @@ def cached_attention(model_key: str, text: str, _loaded) -> AttentionResult:
 
 
 @st.cache_data(max_entries=4, show_spinner="Running GPT-2 on repeated random tokens…")
-def cached_induction(model_key: str, period: int, seed: int, _loaded) -> InductionResult:
+def cached_induction(identity: str, period: int, seed: int, _loaded) -> InductionResult:
     return run_induction(_loaded, period=period, seed=seed)
 
 
@@ -112,7 +112,7 @@ def head_words(head: HeadChoice) -> str:
 def attention_or_warning(model_key: str, text: str) -> AttentionResult | None:
     loaded = require_model(model_key)
     try:
-        return cached_attention(model_key, text, loaded)
+        return cached_attention(loaded.identity, text, loaded)
     except ValueError as error:
         st.warning(f"{display_name(model_key)}: {error}", icon="✏️")
         return None
@@ -210,7 +210,7 @@ def show_heatmap(
 
 
 @st.cache_data(max_entries=16, show_spinner="Reading the layer's queries and keys…")
-def cached_queries_and_keys(model_key: str, device: str, ids: tuple[int, ...], layer: int, _loaded):
+def cached_queries_and_keys(identity: str, ids: tuple[int, ...], layer: int, _loaded):
     """One forward pass per (text, layer): picking another head or query token reuses it."""
     return layer_queries_and_keys(_loaded, np.asarray(ids, dtype=np.int64), layer)
 
@@ -231,9 +231,7 @@ def show_query_key(url: UrlState, result: AttentionResult, layer: int, head: Hea
         format_func=lambda i: f"{i}. {visible_token(result.axis.labels[i])}",
     )
     loaded = require_model(result.model_key)
-    queries, keys = cached_queries_and_keys(
-        result.model_key, loaded.device, tuple(result.input_ids.tolist()), layer, loaded
-    )
+    queries, keys = cached_queries_and_keys(loaded.identity, tuple(result.input_ids.tolist()), layer, loaded)
     view = query_key_view(result, queries, keys, layer, head, index)
     show_figure(
         charts.query_key_figure(view),
@@ -461,7 +459,7 @@ def inspect_induction(url: UrlState) -> None:
     )
     seed = right.number_input("Seed", 0, MAX_SEED, step=1, key=url.int("seed", 0, 0, MAX_SEED))
     loaded = require_model(model_key)
-    result = cached_induction(model_key, int(period), int(seed), loaded)
+    result = cached_induction(loaded.identity, int(period), int(seed), loaded)
     first, second = st.columns(2)
     first.metric("Loss on the first copy", f"{result.first_copy_loss:.2f} nats")
     second.metric(

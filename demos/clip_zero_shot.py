@@ -75,7 +75,7 @@ def label_vectors(
 
 
 @st.cache_data(max_entries=256, show_spinner="Encoding the photo…")
-def image_vector(model_key: str, device: str, digest: str, _loaded: LoadedModel, _image) -> np.ndarray:
+def image_vector(identity: str, digest: str, _loaded: LoadedModel, _image) -> np.ndarray:
     """(dim,) unit vector of one image, keyed on its bytes' digest."""
     return zs.encode_images(_loaded, [_image])[0]
 
@@ -107,7 +107,7 @@ def probe_result(
 
 
 def vectors_of(loaded: LoadedModel, images: list[LoadedImage]) -> np.ndarray:
-    return np.stack([image_vector(loaded.entry.key, loaded.device, im.digest, loaded, im.image) for im in images])
+    return np.stack([image_vector(loaded.identity, im.digest, loaded, im.image) for im in images])
 
 
 # ---------------------------------------------------------------------------------------

@@ -459,7 +459,7 @@ def show_step_summary(path: dd.FitPath, index: int) -> None:
     error = path.test_error[index]
     test.metric(
         f"Test error at p = {p}",
-        f"≥ {dd.ERROR_CAP:g} (off the chart)" if error >= dd.ERROR_CAP else f"{error:.3g}",
+        f"≥ {dd.ERROR_CAP:g}" if error >= dd.ERROR_CAP else f"{error:.3g}",
         help="Expected squared error on a fresh point (x uniform on [−1, 1], with noise): at least σ².",
     )
     norm.metric(

@@ -156,13 +156,13 @@ def examples_table(examples: tuple[Example, ...]) -> tuple[list[Example], int]:
 
 
 @st.cache_data(show_spinner="Asking the model for its next-token distribution…", max_entries=32)
-def cached_full_distribution(_loaded, model_key: str, device: str, ids: tuple[int, ...], _prompt: PreparedPrompt):
+def cached_full_distribution(_loaded, identity: str, ids: tuple[int, ...], _prompt: PreparedPrompt):
     return full_next_token_distribution(_loaded, _prompt)
 
 
 def show_sampling_filter(loaded, model_key: str, prompt: PreparedPrompt, settings: DecodingSettings) -> None:
     """The next token under these settings: redrawn on every slider move, the model read once per prompt."""
-    ids, probs = cached_full_distribution(loaded, model_key, loaded.device, tuple(prompt.ids.tolist()), prompt)
+    ids, probs = cached_full_distribution(loaded, loaded.identity, tuple(prompt.ids.tolist()), prompt)
     filtered = sampling_filter(ids, probs, settings)
     pieces = loaded.tokenizer.batch_decode(filtered.ids[:FILTER_BARS, None].tolist())
     show_figure(
@@ -180,12 +180,12 @@ def show_sampling_filter(loaded, model_key: str, prompt: PreparedPrompt, setting
 
 def next_tokens(loaded, model_key: str, prompt: PreparedPrompt) -> NextTokenDistribution:
     """The next-token chart's top tokens, from the same model reading as the sampling view (one per prompt)."""
-    ids, probs = cached_full_distribution(loaded, model_key, loaded.device, tuple(prompt.ids.tolist()), prompt)
+    ids, probs = cached_full_distribution(loaded, loaded.identity, tuple(prompt.ids.tolist()), prompt)
     return top_tokens(loaded.tokenizer, ids, probs)
 
 
 @st.cache_data(show_spinner="Scoring the items…", max_entries=64)
-def cached_shot_scores(_loaded, model_key: str, device: str, set_key: str, k: int) -> AnswerScores:
+def cached_shot_scores(_loaded, identity: str, set_key: str, k: int) -> AnswerScores:
     return score_shots(_loaded, LABELLED[set_key], k)
 
 
@@ -406,12 +406,12 @@ def experiment_tab(loaded, model_key) -> None:
         bar = st.progress(0.0)
         for done, k in enumerate(ks):
             bar.progress(done / len(ks), text=f"k = {k}: scoring {len(labelled.items)} items…")
-            cached_shot_scores(loaded, model_key, loaded.device, set_key, k)
+            cached_shot_scores(loaded, loaded.identity, set_key, k)
         bar.empty()
         st.session_state[EXPERIMENT_KEY] = run
     if st.session_state.get(EXPERIMENT_KEY) != run:
         return
-    scores = [cached_shot_scores(loaded, model_key, loaded.device, set_key, k) for k in ks]
+    scores = [cached_shot_scores(loaded, loaded.identity, set_key, k) for k in ks]
     curve = ShotCurve.from_scores(ks, scores)
     show_figure(
         shot_curve_figure(curve, labelled), name=f"few_shot_curve_{set_key}", table=shot_curve_table(curve, labelled)

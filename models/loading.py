@@ -271,6 +271,15 @@ class LoadedModel:
     load_seconds: float
     notice: str | None = None
     engine: Any = field(default=None, repr=False, compare=False)
+    int8: bool = False
+
+    @property
+    def identity(self) -> str:
+        """What a cached result computed with this model depends on: the model, where it runs, in what precision.
+        Pages key their caches on it, so a result from the GPU in fp16 (or int8 weights) is never served as the
+        CPU's fp32 one."""
+        precision = "int8" if self.int8 else str(self.dtype).removeprefix("torch.")
+        return f"{self.entry.key}@{self.device}/{precision}/{self.source.kind}:{self.source.location}"
 
 
 def load_model(
@@ -308,7 +317,8 @@ def load_model(
         ) from error
     model.eval()
     model, placed, notice = _place(model, device)
-    if placed.device == "cpu" and entry.family in INT8_FAMILIES and int8_requested():
+    int8 = placed.device == "cpu" and entry.family in INT8_FAMILIES and int8_requested()
+    if int8:
         model = quantize_int8(model)
         notice = " ".join(filter(None, [notice, INT8_NOTICE]))
     release_freed_memory()
@@ -322,6 +332,7 @@ def load_model(
         source=source,
         load_seconds=time.perf_counter() - started,
         notice=notice,
+        int8=int8,
     )
 
 

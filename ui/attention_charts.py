@@ -23,6 +23,7 @@ from models.attention import (
     strongest_keys,
 )
 from ui.text import plotly_safe
+from ui import palette
 
 # Tick labels longer than this are cut (the hover still names the position).
 MAX_LABEL_CHARS = 18
@@ -88,7 +89,7 @@ def attention_heatmap(view: AttentionView, title: str, *, zmax: float | None = N
         scaleanchor="x",
         constrain="domain",
     )
-    fig.update_layout(title=title, height=_heatmap_height(len(labels)), plot_bgcolor="#f4f4f4")
+    fig.update_layout(title=title, height=_heatmap_height(len(labels)), meta={"surface": "masked"})
     return fig
 
 
@@ -146,12 +147,11 @@ def model_view_figure(grid: ModelViewGrid, selected: tuple[int, int] | None = No
             x1=head * step + grid.cells - 0.1,
             y0=layer * step - 0.9,
             y1=layer * step + grid.cells - 0.1,
-            line={"color": "#d62728", "width": 3},
+            line={"color": palette.RED, "width": 3},
         )
     fig.update_layout(
         title="Every layer (rows, L) × head (columns, H)",
         height=int(np.clip(120 + 70 * grid.layers, 360, 960)),
-        plot_bgcolor="#ffffff",
     )
     return fig
 
@@ -200,7 +200,7 @@ def loss_by_position_figure(result: InductionResult) -> go.Figure:
             y=result.loss,
             mode="lines+markers",
             marker={"size": 5},
-            line={"color": "#1f4e9c"},
+            line={"color": palette.BLUE},
             hovertemplate="position %{x}<br>loss %{y:.2f} nats<extra></extra>",
             name="loss",
         )
@@ -212,7 +212,7 @@ def loss_by_position_figure(result: InductionResult) -> go.Figure:
     for start, end, name, mean, colour in copies:
         fig.add_vrect(x0=start, x1=end, fillcolor=colour, opacity=0.35, line_width=0, layer="below")
         fig.add_shape(
-            type="line", x0=start, x1=end, y0=mean, y1=mean, line={"color": "#d62728", "width": 3, "dash": "dash"}
+            type="line", x0=start, x1=end, y0=mean, y1=mean, line={"color": palette.RED, "width": 3, "dash": "dash"}
         )
         fig.add_annotation(
             x=(start + end) / 2,
@@ -220,7 +220,7 @@ def loss_by_position_figure(result: InductionResult) -> go.Figure:
             text=f"{name}: mean {mean:.2f}",
             showarrow=False,
             yshift=14,
-            font={"color": "#d62728"},
+            font={"color": palette.RED},
         )
     fig.update_layout(
         title="Loss on each next token (nats): random, then copied",
@@ -307,7 +307,7 @@ def query_key_figure(view: QueryKeyView) -> go.Figure:
             y=labels,
             x=scores,
             orientation="h",
-            marker_color="#1f4e9c",
+            marker_color=palette.BLUE,
             hovertemplate="%{y}: %{x:.3f}<extra>q·k/√d</extra>",
         ),
         row=1,
@@ -318,7 +318,7 @@ def query_key_figure(view: QueryKeyView) -> go.Figure:
             y=labels,
             x=view.weights,
             orientation="h",
-            marker_color="#c2410c",
+            marker_color=palette.ORANGE,
             hovertemplate="%{y}: %{x:.1%}<extra>attention</extra>",
         ),
         row=1,
@@ -343,7 +343,7 @@ def query_key_table(view: QueryKeyView) -> pd.DataFrame:
 # One colour per head drawn at once (12 distinct, readable on white and on a projector).
 HEAD_COLOURS = (
     "#1f77b4",
-    "#d62728",
+    palette.RED,
     "#2ca02c",
     "#9467bd",
     "#ff7f0e",
@@ -389,10 +389,10 @@ def head_view_figure(lines: HeadLines, links: Links, *, focus: tuple[str, int] |
             textposition=text_position,
             marker={
                 "size": 14,
-                "color": ["#c2410c" if i == chosen else "#9ca3af" for i in positions],
+                "color": [palette.ORANGE if i == chosen else palette.LIGHT_GREY for i in positions],
                 "line": {"width": 0},
             },
-            textfont={"color": ["#c2410c" if i == chosen else "#111827" for i in positions]},
+            textfont={"color": [palette.ORANGE if i == chosen else palette.INK for i in positions]},
             customdata=[[side, i] for i in positions],
             hovertext=hover,
             hoverinfo="text",
@@ -432,7 +432,6 @@ def head_view_figure(lines: HeadLines, links: Links, *, focus: tuple[str, int] |
     fig.update_layout(
         title=f"Layer {lines.layer}, head{'s' if len(lines.heads) > 1 else ''} {heads}: each token (left) to what it reads (right)",
         height=int(np.clip(140 + 26 * len(labels), 360, 1400)),
-        plot_bgcolor="#ffffff",
         hoverdistance=-1,
         legend={"orientation": "h", "y": -0.02, "yanchor": "top"},
         clickmode="event+select",
@@ -482,7 +481,7 @@ def head_map_figure(summary: HeadSummary, statistic: str, selected: tuple[int, i
                 "colorscale": COLOURS,
                 "cmin": 0.0,
                 "cmax": max(float(values.max()), 1e-6),
-                "line": {"width": outline, "color": "#d62728"},
+                "line": {"width": outline, "color": palette.RED},
                 "colorbar": {"title": {"text": HEAD_STATISTICS[statistic].split(" (")[0]}},
             },
             # Plain lists: numpy arrays travel base64-packed and come back from a click as a dict, not a pair.
@@ -499,7 +498,6 @@ def head_map_figure(summary: HeadSummary, statistic: str, selected: tuple[int, i
     fig.update_layout(
         title=f"Click a head to open it: colour = {HEAD_STATISTICS[statistic]}",
         height=int(np.clip(140 + 34 * layers, 300, 700)),
-        plot_bgcolor="#ffffff",
         hoverdistance=-1,
         dragmode=False,
     )

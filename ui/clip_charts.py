@@ -14,10 +14,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from models.zero_shot import ProbeResult, SimilarityMatrix, ZeroShotResult
+from ui import palette
 
-PROBABILITY_COLOUR = "#1f4e9c"
+PROBABILITY_COLOUR = palette.BLUE
 COSINE_COLOUR = "#7a7a7a"
-ZERO_SHOT_COLOUR = "#c2410c"
+ZERO_SHOT_COLOUR = palette.ORANGE
 TICK_CHARS = 28  # longer labels are shortened on the axis; hover text shows them whole
 
 

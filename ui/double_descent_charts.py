@@ -24,21 +24,22 @@ from models.double_descent import (
     LinearModelResult,
     RandomFeaturesResult,
 )
+from ui import palette
 
 LOG_FLOOR = 1e-6
 HEIGHT = 500
 
-BIAS_COLOUR = "#1f4e9c"
-VARIANCE_COLOUR = "#c2410c"
-NOISE_COLOUR = "#6b7280"
+BIAS_COLOUR = palette.BLUE
+VARIANCE_COLOUR = palette.ORANGE
+NOISE_COLOUR = palette.GREY
 TOTAL_COLOUR = "#111827"
 MEASURED_COLOUR = "#dc2626"
-TRAIN_COLOUR = "#15803d"
-TEST_COLOUR = "#7c3aed"
-REFERENCE_COLOUR = "#9ca3af"
+TRAIN_COLOUR = palette.GREEN
+TEST_COLOUR = palette.PURPLE
+REFERENCE_COLOUR = palette.LIGHT_GREY
 THRESHOLD_COLOUR = "#b91c1c"
-TRUE_COLOUR = "#000000"
-CURVE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+TRUE_COLOUR = palette.GREY  # the true f: dashed, readable on a light and a dark surface
+CURVE_COLOURS = palette.SERIES[:9]
 
 BAND_TEXT = f"{BAND_PERCENTILES[0]:.0f}–{BAND_PERCENTILES[1]:.0f}% of repeats"
 
@@ -721,6 +722,8 @@ def fit_path_figure(path: FitPath, index: int) -> go.Figure:
         updatemenus=[
             {
                 "type": "buttons",
+                "bgcolor": "#e5e7eb",
+                "font": {"color": palette.INK},
                 "direction": "left",
                 "x": 0.0,
                 "xanchor": "left",

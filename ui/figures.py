@@ -10,7 +10,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.lecture import chart_font_size, lecture_mode
+from ui import palette
+from ui.lecture import chart_font_size, lecture_mode, theme_type
 
 
 def plotly_config(name: str) -> dict:
@@ -27,9 +28,16 @@ def safe_filename(name: str) -> str:
 
 
 def style_figure(fig: go.Figure) -> go.Figure:
+    """Lecture-mode type, and the theme's template and plot surface, set on every draw: a figure kept between runs
+    (figure_once) follows a theme switch too."""
     fig.update_layout(font={"size": chart_font_size()}, margin={"l": 10, "r": 10, "t": 50, "b": 10})
-    if lecture_mode():
-        fig.update_layout(template="simple_white")
+    theme = theme_type()
+    meta = fig.layout.meta
+    surface = meta.get("surface", "plain") if isinstance(meta, dict) else "plain"
+    # Streamlit's own template follows the theme in the browser (fonts, grid lines); lecture mode on a light
+    # theme takes plotly's plainest one, black on white.
+    template = "simple_white" if lecture_mode() and theme == "light" else "streamlit"
+    fig.update_layout(template=template, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor=palette.SURFACES[theme][surface])
     return fig
 
 

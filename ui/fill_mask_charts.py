@@ -25,12 +25,13 @@ from models.fill_mask import (
     MlmTally,
 )
 from ui.text import plotly_safe
+from ui import palette
 
-PROBABILITY_COLOUR = "#1f4e9c"
-LEFT_TO_RIGHT_COLOUR = "#c2410c"
-ACTION_COLOURS = {"mask": "#1f4e9c", "random": "#c2410c", "keep": "#6b7280"}
+PROBABILITY_COLOUR = palette.BLUE
+LEFT_TO_RIGHT_COLOUR = palette.ORANGE
+ACTION_COLOURS = {"mask": palette.BLUE, "random": palette.ORANGE, "keep": palette.GREY}
 ACTION_WORDS = {"mask": "→ [MASK] (80%)", "random": "→ random token (10%)", "keep": "kept as it is (10%)"}
-PROBE_COLOURS = ("#1f4e9c", "#c2410c")
+PROBE_COLOURS = (palette.BLUE, palette.ORANGE)
 BAR_HEIGHT = 36
 
 

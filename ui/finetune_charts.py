@@ -6,13 +6,14 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from models.finetune import STRATEGY_NAMES, EpochRecord, FinetuneResult, Strategy
+from ui import palette
 
 STRATEGY_COLOURS = {
-    "scratch": "#6b7280",
-    "probe": "#1f4e9c",
-    "top": "#15803d",
-    "full": "#c2410c",
-    "lora": "#7c3aed",
+    "scratch": palette.GREY,
+    "probe": palette.BLUE,
+    "top": palette.GREEN,
+    "full": palette.ORANGE,
+    "lora": palette.PURPLE,
 }
 CHANCE = 0.5  # two balanced classes
 
@@ -20,7 +21,7 @@ CHANCE = 0.5  # two balanced classes
 def _chance_line(fig: go.Figure) -> None:
     fig.add_hline(
         y=CHANCE,
-        line={"color": "#9ca3af", "dash": "dot"},
+        line={"color": palette.LIGHT_GREY, "dash": "dot"},
         annotation_text="chance (50 %)",
         annotation_position="bottom right",
     )

@@ -19,10 +19,11 @@ from models.generation import (
     ShotCurve,
 )
 from ui.text import plotly_safe, visible_token
+from ui import palette
 
-CHOSEN_COLOUR = "#1f4e9c"
+CHOSEN_COLOUR = palette.BLUE
 OTHER_COLOUR = "#a9bcd9"
-ACCURACY_COLOUR = "#1f4e9c"
+ACCURACY_COLOUR = palette.BLUE
 PROBABILITY_COLOUR = "#d9822b"
 
 

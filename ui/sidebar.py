@@ -11,6 +11,7 @@ from ui.lecture import LECTURE_KEY
 from models.engine import EngineLoad
 from models.quantize import int8_requested
 from ui.loaders import all_model_status, current_device, engine_loads
+from ui.share import show_share
 
 _STATE_ICONS = {"not loaded": "⚪", "loading": "⏳", "loaded": "🟢", "unavailable": "🔴"}
 
@@ -24,10 +25,20 @@ def describe_load(load: EngineLoad | None) -> str:
     return now + (done if load.answered or load.stopped else "")
 
 
-def render_sidebar() -> Callable[[], None]:
-    """Draw the sidebar; returns the function that fills in the models' status once the page has run.
+def keep_lecture_in_link() -> None:
+    """Lecture mode is part of the view: a link says whether it is on."""
+    if st.session_state.get(LECTURE_KEY):
+        st.query_params["lecture"] = "1"
+    elif "lecture" in st.query_params:
+        del st.query_params["lecture"]
 
-    The status is written last so it shows the loads (and lets-go) the page itself just caused.
+
+def render_sidebar() -> Callable[[], None]:
+    """Draw the sidebar; returns the function that fills in the models' status and the share panel once the page
+    has run.
+
+    Both are written last: the status shows the loads (and lets-go) the page itself just caused, and the link
+    holds the inputs the page just wrote to the address.
     """
     with st.sidebar:
         if LECTURE_KEY not in st.session_state:
@@ -36,7 +47,9 @@ def render_sidebar() -> Callable[[], None]:
             "Lecture mode",
             key=LECTURE_KEY,
             help="Large type, high contrast and fewer controls, for a projector.",
+            on_change=keep_lecture_in_link,
         )
+        share_slot = st.expander("Share this view (link, QR code)", icon="🔗", expanded=False).empty()
         st.caption(f"**Device:** {current_device().label}")
         if int8_requested() and current_device().device == "cpu":
             st.caption(
@@ -46,6 +59,7 @@ def render_sidebar() -> Callable[[], None]:
         status_slot = st.expander("Models", expanded=False).empty()
 
     def show_model_status() -> None:
+        show_share(share_slot)
         statuses = all_model_status()
         loads = engine_loads()
         with status_slot.container():

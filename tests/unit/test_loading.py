@@ -294,3 +294,19 @@ def test_a_model_with_weights_never_filled_in_is_refused():
     model.weight = torch.nn.Parameter(torch.empty(2, 4, device="meta"))
     with pytest.raises(RuntimeError, match="never filled in: weight"):
         _check_filled(model)
+
+
+def test_a_models_identity_names_its_device_and_precision(tiny_model_dir, cpu):
+    import dataclasses
+
+    import torch
+
+    from tests.model_factory import load_from_folder
+
+    loaded = load_from_folder(tiny_model_dir, "gpt2", cpu)
+    on_gpu = dataclasses.replace(loaded, device="cuda", dtype=torch.float16)
+    in_int8 = dataclasses.replace(loaded, int8=True)
+    identities = {loaded.identity, on_gpu.identity, in_int8.identity}
+    assert len(identities) == 3  # a cached result from one is never served for another
+    assert loaded.identity.startswith("gpt2@cpu/float32/local-dir:")
+    assert loaded.identity == dataclasses.replace(loaded).identity

@@ -1,0 +1,46 @@
+"""Share this view: the sidebar's link and QR code reopen the same view in a fresh browser, lecture mode included."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import exception_texts, open_page, screenshot, wait_for_app
+
+pytestmark = pytest.mark.e2e
+
+SIDEBAR = '[data-testid="stSidebar"]'
+
+
+def shared_links(page) -> list[str]:
+    page.locator(SIDEBAR).get_by_text("Share this view").click()
+    codes = page.locator(f"{SIDEBAR} [data-testid='stCode'] code")
+    codes.first.wait_for()
+    return codes.all_inner_texts()
+
+
+def test_the_share_panel_gives_a_link_and_a_qr_code_that_reopen_the_view(page, app_server, browser):
+    open_page(page, app_server, "double-descent", "view=steps&st_n=12")
+    page.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for()
+    link, lecture_link = shared_links(page)
+    assert link.startswith(app_server.url) and "view=steps" in link and "st_n=12" in link and "lecture" not in link
+    assert "lecture=1" in lecture_link
+    qr = page.locator(f"{SIDEBAR} [data-testid='stImage'] img")
+    qr.wait_for()
+    assert qr.evaluate("img => img.naturalWidth") >= 100
+    screenshot(page, "share-panel")
+    # A classmate opens the link in a browser of their own: the same view, the same inputs.
+    other = browser.new_page()
+    try:
+        other.goto(link)
+        wait_for_app(other)
+        assert exception_texts(other) == []
+        other.locator('[data-testid="stMain"] .js-plotly-plot .gtitle', has_text="n = 12 points").wait_for()
+    finally:
+        other.close()
+
+
+def test_lecture_mode_goes_into_the_link(page, app_server):
+    open_page(page, app_server, "attention")
+    page.locator(SIDEBAR).get_by_text("Lecture mode", exact=True).click()
+    page.wait_for_function("() => window.location.search.includes('lecture=1')", timeout=20_000)
+    assert exception_texts(page) == []
