@@ -12,7 +12,14 @@ from ui.engine_wait import model_requests
 from ui.lecture import apply_lecture_style
 from ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="Lecture Lab", page_icon="🎓", layout="wide")
+# A link in lecture mode opens with the sidebar folded away: the projector's first screen is the demo.
+lecture_link = st.query_params.get("lecture", "") in ("1", "true", "on")
+st.set_page_config(
+    page_title="Lecture Lab",
+    page_icon="🎓",
+    layout="wide",
+    initial_sidebar_state="collapsed" if lecture_link else "auto",
+)
 
 home = st.Page("demos/home.py", title="Home", icon="🎓", default=True)
 demos = [st.Page(demo.script, title=demo.title, icon=demo.icon, url_path=demo.url_path) for demo in DEMOS]

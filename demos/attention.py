@@ -30,7 +30,7 @@ from models.limits import MAX_INDUCTION_PERIOD, MAX_SEED, MAX_TEXT_CHARS, MIN_IN
 from models.registry import get_entry, models_of
 from ui import attention_charts as charts
 from ui.figures import clicked_point, show_figure
-from ui.lecture import more_controls
+from ui.lecture import more_controls, page_lead
 from ui.loaders import require_model
 from ui.text import show_tokens, visible_token
 from ui.url_state import UrlState
@@ -512,8 +512,7 @@ def inspect_induction(url: UrlState) -> None:
     )
 
 
-st.title("🔍 Attention")
-st.markdown(INTRO)
+page_lead("🔍 Attention", INTRO)
 
 url = UrlState("attn")
 OWN_TEXT = "own"  # the preset box's entry once the text is edited: it no longer names a preset it does not hold

@@ -20,7 +20,7 @@ from models.loading import LoadedModel
 from models.registry import get_entry, models_of
 from ui import clip_charts as charts
 from ui.figures import show_figure
-from ui.lecture import lecture_mode, more_controls
+from ui.lecture import lecture_mode, more_controls, page_lead
 from ui.loaders import require_model
 from ui.shared_store import SharedStore
 from ui.uploads import read_upload, read_uploads, uploaded_files
@@ -446,8 +446,7 @@ def keep_matrix_choices() -> None:
 def clip_page() -> None:
     """Lay out the page. A function, not module code: widget callbacks keep the page's globals alive
     for as long as the student's session lasts, and a model held there could never be let go."""
-    st.title("🖼️ CLIP zero-shot")
-    st.markdown(INTRO)
+    page_lead("🖼️ CLIP zero-shot", INTRO)
     url = UrlState("clip")
     model_key = controls(url)
     loaded = require_model(model_key)

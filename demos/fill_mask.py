@@ -40,7 +40,7 @@ from ui.fill_mask_charts import (
     strategies_figure,
     strategies_table,
 )
-from ui.lecture import more_controls
+from ui.lecture import more_controls, page_lead
 from ui.loaders import require_model
 from ui.text import inline_code, markdown_literal, show_tokens
 from ui.url_state import UrlState
@@ -467,11 +467,11 @@ def finish_inputs() -> None:
 # ---------------------------------------------------------------------------------------
 # The page
 
-st.title("🎭 Fill-mask: BERT's pre-training objective")
-st.markdown(
+page_lead(
+    "🎭 Fill-mask: BERT's pre-training objective",
     "An encoder sees the whole sentence, past and future, so it cannot be trained to predict the next word. "
     "BERT **masks** words instead and learns to predict them from both sides. "
-    "Each mask stands for one WordPiece token (`##` marks a piece that continues a word)."
+    "Each mask stands for one WordPiece token (`##` marks a piece that continues a word).",
 )
 
 entries = models_of("masked-lm")

@@ -18,7 +18,7 @@ from models.training_runs import RunView, TrainingRun, TrainingRuns
 from ui import finetune_charts as charts
 from ui.engine_wait import still_connected
 from ui.figures import show_figure
-from ui.lecture import more_controls
+from ui.lecture import more_controls, page_lead
 from ui.loaders import require_model
 from ui.url_state import UrlState
 
@@ -335,8 +335,7 @@ def how_it_works_section(settings: FinetuneSettings) -> None:
 
 
 def page() -> None:
-    st.title("🧪 Fine-tuning lab")
-    st.markdown(LEAD)
+    page_lead("🧪 Fine-tuning lab", LEAD)
     url = UrlState("ft")
     loaded = require_model(MODEL_KEY)
     settings = settings_section(url)

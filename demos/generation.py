@@ -65,7 +65,7 @@ from ui.generation_charts import (
     token_probability_figure,
     token_probability_table,
 )
-from ui.lecture import more_controls
+from ui.lecture import more_controls, page_lead
 from ui.engine_wait import model_requests, still_connected
 from ui.loaders import require_model
 from ui.text import show_tokens, visible_token
@@ -429,10 +429,10 @@ def experiment_tab(loaded, model_key) -> None:
 def generation_page() -> None:
     """Lay out the page. A function, not module code: widget callbacks keep the page's globals alive
     for as long as the student's session lasts, and a model held there could never be let go."""
-    st.title("✍️ Generation: zero-, one- and few-shot prompts")
-    st.markdown(
+    page_lead(
+        "✍️ Generation: zero-, one- and few-shot prompts",
         "GPT-2 continues text one token at a time. Put a **task description** and **k examples** before a query and the "
-        "model often picks up the task from the prompt alone: *in-context learning, where no gradient updates are performed*."
+        "model often picks up the task from the prompt alone: *in-context learning, where no gradient updates are performed*.",
     )
     notices = st.container()
 

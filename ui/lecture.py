@@ -56,6 +56,17 @@ def apply_lecture_style() -> None:
         st.markdown(css, unsafe_allow_html=True)
 
 
+def page_lead(title: str, lead: str) -> None:
+    """A page's title and its short explanation; in lecture mode the explanation is folded, so the demo itself
+    starts on the projector's first screen."""
+    st.title(title)
+    if lecture_mode():
+        with st.expander("About this demo", icon="ℹ️"):
+            st.markdown(lead)
+    else:
+        st.markdown(lead)
+
+
 def more_controls(label: str = "More controls"):
     """A container for secondary controls: folded away in lecture mode, open otherwise."""
     return st.expander(label, expanded=not lecture_mode())
