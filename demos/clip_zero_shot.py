@@ -199,8 +199,9 @@ def pick_image(url: UrlState, shown: bool) -> LoadedImage | None:
             return None
         image = read_upload("clip__camera", shots[0])
     if image is not None and shown:
-        st.image(image.image, width="stretch")
-        st.text(f"File: {image.name}")
+        if source == "upload":  # the camera widget already shows the photo it took
+            st.image(image.image, width="stretch")
+            st.text(f"File: {image.name}")
         for note in image.notes:
             st.caption(note)
     return image

@@ -307,6 +307,7 @@ def test_camera_shot_is_classified(tiny_app):
     at.run()
     assert not at.exception
     assert "clip_probabilities" in charts(at)
+    assert not at.get("image")  # the camera widget shows its photo; the page does not show it a second time
 
 
 # -- similarity matrix and linear probe ----------------------------------------------------
