@@ -7,6 +7,7 @@ tick label, title or hover text.
 from __future__ import annotations
 
 import html
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,8 @@ PROBABILITY_COLOUR = palette.BLUE
 COSINE_COLOUR = "#7a7a7a"
 ZERO_SHOT_COLOUR = palette.ORANGE
 TICK_CHARS = 28  # longer labels are shortened on the axis; hover text shows them whole
+TICK_LINE_CHARS = 16  # the matrix's caption labels wrap at this width…
+TICK_LINES = 3  # …over at most this many lines
 
 
 def safe(text: str) -> str:
@@ -29,8 +32,13 @@ def safe(text: str) -> str:
 
 
 def _tick(text: str) -> str:
-    short = text if len(text) <= TICK_CHARS else text[: TICK_CHARS - 1] + "…"
-    return safe(short)
+    """A label on at most TICK_LINES lines of TICK_LINE_CHARS, wrapped at spaces, so captions stay whole and
+    horizontal on a narrow matrix instead of being cut or slanted off the chart."""
+    lines = textwrap.wrap(text, TICK_LINE_CHARS, break_long_words=True) or [text]
+    if len(lines) > TICK_LINES:
+        lines = lines[:TICK_LINES]
+        lines[-1] = lines[-1][: TICK_LINE_CHARS - 1] + "…"
+    return "<br>".join(safe(line) for line in lines)
 
 
 def _unique_ticks(texts: tuple[str, ...]) -> list[str]:
@@ -178,8 +186,12 @@ def similarity_figure(matrix: SimilarityMatrix, view: str = "cosine") -> go.Figu
             y1=k + 0.5,
             line={"color": ZERO_SHOT_COLOUR, "width": 3},
         )
-    figure.update_xaxes(tickvals=list(range(cols)), ticktext=x_ticks, tickangle=-30, side="bottom", title="caption")
-    figure.update_yaxes(tickvals=list(range(rows)), ticktext=y_ticks, autorange="reversed", title="image")
+    figure.update_xaxes(
+        tickvals=list(range(cols)), ticktext=x_ticks, tickangle=0, side="bottom", title="caption", automargin=True
+    )
+    figure.update_yaxes(
+        tickvals=list(range(rows)), ticktext=y_ticks, autorange="reversed", title="image", automargin=True
+    )
     figure.update_layout(
         title=f"{MATRIX_VIEWS[view]}: matching pairs outlined on the diagonal",
         height=max(380, 70 * rows + 220),
