@@ -142,7 +142,8 @@ def controls(url: UrlState) -> str:
             help="Average each label's unit text vectors over several templates, then renormalise "
             "(the CLIP paper's prompt ensembling).",
         )
-        right.multiselect(
+        # Full width: in the narrow column beside the model picker, the chosen templates' chips ran out of their box.
+        st.multiselect(
             f"Templates to add to yours (up to {MAX_TEMPLATES} in all)",
             list(range(len(TEMPLATES.templates))),
             format_func=lambda index: TEMPLATES.templates[index],
