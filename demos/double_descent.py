@@ -93,6 +93,18 @@ def noise_slider(name: str, default: float) -> float:
     )
 
 
+def target_control(name: str) -> str:
+    """The 1-D true function f of the bias–variance and step-by-step views."""
+    return st.segmented_control(
+        "True function f",
+        list(TARGET_NAMES),
+        format_func=TARGET_NAMES.get,
+        required=True,
+        key=url.choice(name, "sine", list(TARGET_NAMES)),
+        help="On [−1, 1]: sin(πx), a step at 0, or the cubic 2x³ − x.",
+    )
+
+
 def seed_input(name: str) -> int:
     return st.number_input(
         "Seed",
@@ -137,14 +149,7 @@ def bias_variance_view() -> None:
     )
     target_column, model_column, noise_column, n_column = st.columns(4)
     with target_column:
-        target = st.segmented_control(
-            "True function f",
-            list(TARGET_NAMES),
-            format_func=TARGET_NAMES.get,
-            required=True,
-            key=url.choice("bv_target", "sine", list(TARGET_NAMES)),
-            help="On [−1, 1]: sin(πx), a step at 0, or the cubic 2x³ − x.",
-        )
+        target = target_control("bv_target")
     with model_column:
         model = st.segmented_control(
             "Model class",
@@ -410,13 +415,7 @@ def double_descent_steps_view() -> None:
     with ridge_column:
         ridge = ridge_slider("st_ridge")
     with target_column:
-        target = st.segmented_control(
-            "True function f",
-            list(TARGET_NAMES),
-            format_func=TARGET_NAMES.get,
-            required=True,
-            key=url.choice("st_target", "sine", list(TARGET_NAMES)),
-        )
+        target = target_control("st_target")
     with more_controls():
         largest_column, seed_column = st.columns(2)
         largest = largest_column.slider(

@@ -18,6 +18,17 @@ STRATEGY_COLOURS = {
 CHANCE = 0.5  # two balanced classes
 
 
+def _layout(fig: go.Figure, title: str) -> go.Figure:
+    """The lab's charts: one height, the legend under the plot."""
+    fig.update_layout(
+        title=title,
+        height=440,
+        legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"},
+        margin={"b": 110},
+    )
+    return fig
+
+
 def _chance_line(fig: go.Figure) -> None:
     fig.add_hline(
         y=CHANCE,
@@ -62,13 +73,7 @@ def curves_figure(records: list[EpochRecord] | tuple[EpochRecord, ...], epochs: 
     _chance_line(fig)
     fig.update_xaxes(title_text="epoch", range=[0.8, max(epochs, 1) + 0.2], dtick=1 if epochs <= 15 else 5)
     fig.update_yaxes(title_text="accuracy", range=[0, 1.02], tickformat=".0%")
-    fig.update_layout(
-        title="Accuracy after each epoch (solid: test, dotted: training examples)",
-        height=440,
-        legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"},
-        margin={"b": 110},
-    )
-    return fig
+    return _layout(fig, "Accuracy after each epoch (solid: test, dotted: training examples)")
 
 
 def results_table(result: FinetuneResult) -> pd.DataFrame:
@@ -118,13 +123,7 @@ def accuracy_by_examples_figure(points: dict[Strategy, list[tuple[int, float]]])
         range=[0.5, 1.9],
     )
     fig.update_yaxes(title_text="test accuracy", range=[0.3, 1.02], tickformat=".0%")
-    fig.update_layout(
-        title="Few labelled examples: what pre-training buys",
-        height=440,
-        legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"},
-        margin={"b": 110},
-    )
-    return fig
+    return _layout(fig, "Few labelled examples: what pre-training buys")
 
 
 def sweep_table(points: dict[Strategy, list[tuple[int, float]]]) -> pd.DataFrame:
