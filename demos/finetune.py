@@ -266,7 +266,6 @@ def results_section(result: FinetuneResult) -> None:
         width="stretch",
         column_config={
             "trainable parameters": st.column_config.NumberColumn(format="%d"),
-            "share trained": st.column_config.NumberColumn(format="percent"),
             "test accuracy": st.column_config.NumberColumn(format="percent"),
             "drift of sentence vectors": st.column_config.NumberColumn(format="%.3f"),
             "seconds": st.column_config.NumberColumn(format="%.1f"),
@@ -278,6 +277,13 @@ def results_section(result: FinetuneResult) -> None:
         "nearest neighbour (the encoder's pre-trained skill); drift: 1 − cosine between each sentence's vector "
         "before and after training (0: unchanged)."
     )
+    if "full" in result.settings.strategies and result.settings.encoder_lr < 1e-3:
+        st.info(
+            "**Catastrophic forgetting:** raise the encoder's learning rate to 1e-3 and train again. Full "
+            "fine-tuning then overwrites what pre-training taught: on the real weights, paraphrases found fall from "
+            "100 % to about half, and even the task suffers. The frozen strategies cannot forget.",
+            icon="🧠",
+        )
 
 
 def sweep_section(loaded, settings: FinetuneSettings) -> None:

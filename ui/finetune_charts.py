@@ -76,6 +76,15 @@ def curves_figure(records: list[EpochRecord] | tuple[EpochRecord, ...], epochs: 
     return _layout(fig, "Accuracy after each epoch (solid: test, dotted: training examples)")
 
 
+def share_text(share: float) -> str:
+    """ "100 %", "15.6 %", "0.33 %", "0.0034 %": enough digits that a linear head's tiny share is not shown as 0."""
+    if share >= 0.1:
+        return f"{share:.1%}"
+    if share >= 0.001:
+        return f"{share:.2%}"
+    return f"{share:.4%}"
+
+
 def results_table(result: FinetuneResult) -> pd.DataFrame:
     rows = []
     for item in result.results:
@@ -84,7 +93,7 @@ def results_table(result: FinetuneResult) -> pd.DataFrame:
             {
                 "strategy": STRATEGY_NAMES[item.strategy],
                 "trainable parameters": item.trainable_params,
-                "share trained": item.trainable_params / item.total_params,
+                "share trained": share_text(item.trainable_params / item.total_params),
                 "test accuracy": item.test_accuracy if item.history else None,
                 "paraphrases found, before → after": (
                     f"{forgetting.retrieval_before:.0%} → {forgetting.retrieval_after:.0%}" if forgetting else "–"

@@ -199,3 +199,9 @@ def test_a_higher_encoder_learning_rate_forgets_more(minilm):
     assert drift[1].drift > drift[0].drift
     assert drift[1].weight_change > drift[0].weight_change
     assert drift[1].retrieval_after <= drift[0].retrieval_after
+
+
+def test_a_tiny_trained_share_is_never_shown_as_zero():
+    from ui.finetune_charts import share_text
+
+    assert [share_text(x) for x in (1.0, 0.156, 0.0033, 770 / 22_713_986)] == ["100.0%", "15.6%", "0.33%", "0.0034%"]
