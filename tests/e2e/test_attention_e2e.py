@@ -113,7 +113,7 @@ def test_switching_view_updates_the_link(page, app_server):
     page.locator('[data-testid="stButtonGroup"] button', has_text="Model view").click()
     wait_for_app(page)
     assert "view=model" in page.url
-    assert plot_count(page) == 2
+    assert plot_count(page) == 3  # the head map, every head, the enlarged head
     assert exception_texts(page) == []
 
 
