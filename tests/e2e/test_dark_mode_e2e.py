@@ -34,7 +34,7 @@ def test_every_page_follows_a_dark_preference(page, app_server, name):
     assert exception_texts(page) == []
     background = page.evaluate("getComputedStyle(document.querySelector('.stApp')).backgroundColor")
     assert luminance(background) < 0.25, background
-    if name != "home":
+    if name not in ("home", "fine-tuning"):  # the lab draws its charts once a run has trained
         chart = page.locator(f"{MAIN} .js-plotly-plot").first
         chart.wait_for(timeout=120_000)
         page.wait_for_timeout(1500)  # the theme reaches the server after the first run; the chart is redrawn

@@ -24,7 +24,7 @@ def app_shell_ready(browser, app_server):
     context = browser.new_context()
     page = context.new_page()
     open_page(page, app_server)
-    page.locator('[data-testid="stSidebar"]').get_by_text("Lecture mode").wait_for(timeout=60_000)
+    page.locator('[data-testid="stSidebar"]').get_by_text("Lecture mode", exact=True).wait_for(timeout=60_000)
     context.close()
 
 

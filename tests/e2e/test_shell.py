@@ -36,7 +36,7 @@ def test_sidebar_shows_device_and_lecture_mode(page, app_server):
     sidebar = page.locator('[data-testid="stSidebar"]')
     assert "Device:" in sidebar.inner_text()
     assert "CPU" in sidebar.inner_text()
-    toggle = sidebar.get_by_text("Lecture mode")
+    toggle = sidebar.get_by_text("Lecture mode", exact=True)
     toggle.click()
     # Lecture mode enlarges the type of the whole app (the rerun takes a moment on a busy machine).
     font_size = "parseFloat(getComputedStyle(document.querySelector('.stApp')).fontSize)"
