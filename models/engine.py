@@ -28,6 +28,7 @@ import dataclasses
 import math
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterator, Protocol, TypeVar
@@ -213,39 +214,34 @@ class Engine:
         """Start the worker if it is not running (call with `lock` held, after adding work)."""
         if self._worker is None:
             # Not a daemon: at exit the interpreter waits for the step in progress instead of killing the
-            # thread inside torch (which aborts the process). The worker ends as soon as its work does.
-            self._worker = threading.Thread(target=self._work, name=f"engine-{self.name}")
+            # thread inside torch (which aborts the process). The worker ends as soon as its work does. It holds
+            # the engine only weakly while it waits for more work, so a model let go is freed at once.
+            self._worker = threading.Thread(
+                target=_worker_loop, args=(weakref.ref(self), self.lock), name=f"engine-{self.name}"
+            )
             self._worker.start()
         self.lock.notify_all()
 
     def is_worker(self) -> bool:
         return threading.current_thread() is self._worker
 
-    def _work(self) -> None:
-        while True:
-            with self.lock:
-                busy = [lane for lane in self._lanes.values() if lane.has_work()]
-                if not busy:
-                    idle_actions = list(self._on_idle)
-            if not busy:
-                for action in idle_actions:
-                    action()
+    def _run_available(self) -> bool:
+        """Give each busy lane one unit of work; with none, run the idle actions. True when work was done."""
+        with self.lock:
+            busy = [lane for lane in self._lanes.values() if lane.has_work()]
+            idle_actions = [] if busy else list(self._on_idle)
+        for action in idle_actions:
+            action()
+        for lane in busy:
+            try:
+                lane.run_once()
+            except Exception as error:  # a bug in a lane must not leave its requests waiting forever
                 with self.lock:
-                    # Work may have arrived while the idle actions ran. A caller with a series of steps (a
-                    # training run) sends the next one a moment after the last ends: wait briefly for it, since a
-                    # fresh worker thread costs torch a new thread team (measured: +35 % on a training run).
-                    if not any(lane.has_work() for lane in self._lanes.values()):
-                        self.lock.wait(IDLE_GRACE_S)
-                    if not any(lane.has_work() for lane in self._lanes.values()):
-                        self._worker = None
-                        return
-                continue
-            for lane in busy:
-                try:
-                    lane.run_once()
-                except Exception as error:  # a bug in a lane must not leave its requests waiting forever
-                    with self.lock:
-                        lane.abandon(error)
+                    lane.abandon(error)
+        return bool(busy)
+
+    def _has_work(self) -> bool:
+        return any(lane.has_work() for lane in self._lanes.values())
 
     # Calls ------------------------------------------------------------------------------
 
@@ -442,6 +438,31 @@ class BatchLane:
         for ticket, result in zip(batch, results):
             ticket.finish(result)
         self.answered += len(batch)
+
+
+def _worker_loop(engine_ref: weakref.ref, lock: threading.Condition) -> None:
+    """An engine's worker: run work while there is some. Out of work, it waits a moment for more, since a caller
+    with a series of steps (a training run) sends the next one a moment after the last ends, and a fresh thread
+    costs torch a new thread team (measured: +35 % on a training run). While it waits it holds the engine only
+    weakly: a model let go in that moment is freed, and the worker ends."""
+    while True:
+        engine = engine_ref()
+        if engine is None:
+            return
+        if engine._run_available():
+            continue
+        del engine
+        with lock:
+            engine = engine_ref()
+            if engine is not None and not engine._has_work():
+                del engine
+                lock.wait(IDLE_GRACE_S)
+                engine = engine_ref()
+            if engine is None:
+                return
+            if not engine._has_work():
+                engine._worker = None
+                return
 
 
 def request_failed(error: Exception) -> RequestFailed:
