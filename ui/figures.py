@@ -37,7 +37,12 @@ def style_figure(fig: go.Figure) -> go.Figure:
     # Streamlit's own template follows the theme in the browser (fonts, grid lines); lecture mode on a light
     # theme takes plotly's plainest one, black on white.
     template = "simple_white" if lecture_mode() and theme == "light" else "streamlit"
-    fig.update_layout(template=template, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor=palette.SURFACES[theme][surface])
+    fig.update_layout(
+        template=template,
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor=palette.SURFACES[theme][surface],
+        modebar={"bgcolor": "rgba(0,0,0,0)"},  # the template's grey toolbar band sat on the chart's title
+    )
     return fig
 
 
