@@ -235,6 +235,7 @@ def head_view_row() -> dict:
     evenly (every weight under the 2% floor, nothing to draw), so this uses sparse synthetic rows
     (Dirichlet, α = 0.05) that put weight on a few keys, as trained heads do."""
     from models.attention import TokenAxis, head_lines, visible_links
+    from models.limits import MIN_HEAD_VIEW_WEIGHT
 
     tokens, labels = 256, tuple(f"t{i}" for i in range(256))
     weights = np.random.default_rng(0).dirichlet(np.full(tokens, 0.05), size=(12, 12, tokens)).astype(np.float32)
@@ -243,11 +244,11 @@ def head_view_row() -> dict:
 
     def draw() -> str:
         lines = head_lines(result, 5, list(range(12)))
-        return charts.head_view_figure(lines, visible_links(lines, min_weight=0.02)).to_json()
+        return charts.head_view_figure(lines, visible_links(lines, min_weight=MIN_HEAD_VIEW_WEIGHT)).to_json()
 
     seconds = median_seconds(draw)
     lines = head_lines(result, 5, list(range(12)))
-    links = visible_links(lines, min_weight=0.02)
+    links = visible_links(lines, min_weight=MIN_HEAD_VIEW_WEIGHT)
     return row(
         "head view, 12 heads × 256 tokens: lines + figure + JSON (slider move)",
         "ms",

@@ -26,7 +26,7 @@ from models.attention import (
     top_heads,
     visible_links,
 )
-from models.limits import MAX_INDUCTION_PERIOD, MAX_SEED, MAX_TEXT_CHARS, MIN_INDUCTION_PERIOD
+from models.limits import MAX_INDUCTION_PERIOD, MAX_SEED, MAX_TEXT_CHARS, MIN_HEAD_VIEW_WEIGHT, MIN_INDUCTION_PERIOD
 from models.registry import get_entry, models_of
 from ui import attention_charts as charts
 from ui.figures import clicked_point, show_figure
@@ -48,8 +48,6 @@ VIEWS = {
     "induction": "Induction heads",
 }
 HEAD_WORDS = {"mean": "mean of all heads", "max": "max over heads"}
-# Lines thinner than this weight are not drawn: they would only grey the picture.
-MIN_LINK_WEIGHT = 0.02
 
 INTRO = r"""
 Each token's vector is turned into a **query** $q_i$, a **key** $k_j$ and a **value** $v_j$. The query is compared
@@ -320,7 +318,7 @@ def show_head_lines(url: UrlState, result: AttentionResult, layer: int, tokens: 
     focus = token_focus(url, lines)
     side, index = (focus[0], int(focus[1:])) if focus != "all" else (None, None)
     links = visible_links(
-        lines, min_weight=MIN_LINK_WEIGHT, query=index if side == "q" else None, key=index if side == "k" else None
+        lines, min_weight=MIN_HEAD_VIEW_WEIGHT, query=index if side == "q" else None, key=index if side == "k" else None
     )
     picked = ({"q": "query", "k": "key"}[side], index) if side else None
     show_figure(
@@ -336,7 +334,7 @@ def show_head_lines(url: UrlState, result: AttentionResult, layer: int, tokens: 
         )
     st.caption(
         "Left: each token as a **query**; right: the same tokens as **keys**. A line's thickness is the attention "
-        f"weight (lines under {MIN_LINK_WEIGHT:.0%} are left out). Click a token, on either side, to see only its "
+        f"weight (lines under {MIN_HEAD_VIEW_WEIGHT:.0%} are left out). Click a token, on either side, to see only its "
         "lines; click it again, or pick “every token”, to see them all again. Hover a token on the left for what it reads most."
     )
 

@@ -16,7 +16,7 @@ from models.finetune import (
 from models.limits import MAX_FINETUNE_EPOCHS, MAX_FINETUNE_PER_CLASS, MAX_SEED
 from models.training_runs import RunView, TrainingRun, TrainingRuns
 from ui import finetune_charts as charts
-from ui.engine_wait import still_connected
+from ui.engine_wait import HIDE_STREAMLIT_STOP, still_connected
 from ui.figures import show_figure
 from ui.lecture import more_controls, page_lead
 from ui.loaders import require_model
@@ -27,7 +27,6 @@ LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0, 10.0
 SWEEP_SIZES = (4, 8, 16, 32)
 WATCH_KEY = "ft__watching"  # the settings whose run this session is watching
 STOPPED_KEY = "ft__stopped"  # (settings, epochs seen) of the run this session stopped
-HIDE_STREAMLIT_STOP = '<style>[data-testid="stStatusWidget"] button { display: none; }</style>'
 
 LEAD = (
     "**Transfer learning, live.** Copy a pre-trained encoder, put a small classifier on top, and train on a "
@@ -73,7 +72,7 @@ def rate_slider(url: UrlState, name: str, label: str, default: float, help: str)
     return st.select_slider(label, LEARNING_RATES, key=key, format_func=lambda v: f"{v:g}", help=help)
 
 
-def settings_section(url: UrlState) -> FinetuneSettings | None:
+def settings_section(url: UrlState, layers: int) -> FinetuneSettings | None:
     defaults = FinetuneSettings()
     strategies = st.pills(
         "Strategies to compare",
@@ -118,7 +117,10 @@ def settings_section(url: UrlState) -> FinetuneSettings | None:
             )
         top_column, rank_column, seed_column = st.columns(3)
         top_layers = top_column.slider(
-            "Top layers trained (the rest frozen)", 1, 6, key=url.int("top", defaults.top_layers, 1, 6)
+            "Top layers trained (the rest frozen)",
+            1,
+            layers,
+            key=url.int("top", min(defaults.top_layers, layers), 1, layers),
         )
         lora_rank = rank_column.select_slider(
             "LoRA rank r", [1, 2, 4, 8, 16, 32], key=url.choice("rank", defaults.lora_rank, [1, 2, 4, 8, 16, 32])
@@ -134,17 +136,21 @@ def settings_section(url: UrlState) -> FinetuneSettings | None:
     if not strategies:
         st.info("Pick at least one strategy above to train.", icon="👆")
         return None
-    return FinetuneSettings(
-        strategies=tuple(s for s in STRATEGIES if s in strategies),
-        per_class=per_class,
-        epochs=epochs,
-        head_lr=head_lr,
-        encoder_lr=encoder_lr,
-        top_layers=top_layers,
-        lora_rank=lora_rank,
-        augment=augment,
-        seed=int(seed),
-    )
+    try:
+        return FinetuneSettings(
+            strategies=tuple(s for s in STRATEGIES if s in strategies),
+            per_class=per_class,
+            epochs=epochs,
+            head_lr=head_lr,
+            encoder_lr=encoder_lr,
+            top_layers=top_layers,
+            lora_rank=lora_rank,
+            augment=augment,
+            seed=int(seed),
+        )
+    except ValueError as error:  # a run too long for a shared server: say what to lower
+        st.warning(str(error), icon="⏱️")
+        return None
 
 
 def stop_watching() -> None:
@@ -238,7 +244,7 @@ def show_not_trained(settings: FinetuneSettings, where) -> None:
 
 def estimate_seconds(settings: FinetuneSettings) -> float:
     """Rough, from bench/bench_finetune.py: about 0.23 s per step of 16 reviews through the whole encoder."""
-    steps = settings.epochs * math.ceil(2 * settings.per_class * (2 if settings.augment else 1) / settings.batch_size)
+    steps = settings.steps
     heavy = sum(1 for s in settings.strategies if s in ("scratch", "full", "lora")) + 0.4 * (
         "top" in settings.strategies
     )
@@ -289,8 +295,13 @@ def results_section(result: FinetuneResult) -> None:
 def sweep_section(loaded, settings: FinetuneSettings) -> None:
     st.subheader("How many labelled examples does it take?")
     runs = training_runs()
-    sizes = sorted(set(SWEEP_SIZES) | {settings.per_class})
-    sized = {k: dataclasses.replace(settings, per_class=k) for k in sizes}
+    sized = {}
+    for k in sorted(set(SWEEP_SIZES) | {settings.per_class}):
+        try:
+            sized[k] = dataclasses.replace(settings, per_class=k)
+        except ValueError:  # too many steps at this size with these epochs: left out of the sweep
+            continue
+    sizes = list(sized)
     missing = [k for k in sizes if runs.finished(sized[k]) is None]
     if missing and st.button(
         f"Train at {', '.join(map(str, missing))} examples per class too", icon="📈", key="ft__sweep"
@@ -344,7 +355,7 @@ def page() -> None:
     page_lead("🧪 Fine-tuning lab", LEAD)
     url = UrlState("ft")
     loaded = require_model(MODEL_KEY)
-    settings = settings_section(url)
+    settings = settings_section(url, loaded.model.config.num_hidden_layers)
     url.write()
     url.show_link_notes()
     if settings is None:

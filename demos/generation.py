@@ -66,7 +66,7 @@ from ui.generation_charts import (
     token_probability_table,
 )
 from ui.lecture import more_controls, page_lead
-from ui.engine_wait import model_requests, still_connected
+from ui.engine_wait import HIDE_STREAMLIT_STOP, model_requests, still_connected
 from ui.loaders import require_model
 from ui.text import show_tokens, visible_token
 from ui.url_state import UrlState
@@ -202,9 +202,6 @@ def describe_truncation(prompt: PreparedPrompt, max_new: int, context: int) -> s
             f"{prompt_room(context, max_new):,} kept"
         )
     return ("The prompt was left-truncated: " + "; ".join(notes) + ".") if notes else None
-
-
-HIDE_STREAMLIT_STOP = '<style>[data-testid="stStatusWidget"] button { display: none; }</style>'
 
 
 def stream_into(loaded, prompt: PreparedPrompt, settings: DecodingSettings, fingerprint, stop_slot, live_slot) -> None:

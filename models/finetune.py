@@ -37,6 +37,7 @@ from models.limits import (
     MAX_FINETUNE_EPOCHS,
     MAX_FINETUNE_LR,
     MAX_FINETUNE_PER_CLASS,
+    MAX_FINETUNE_STEPS,
     MIN_FINETUNE_LR,
 )
 
@@ -52,6 +53,7 @@ STRATEGY_NAMES = {
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 TASK_FILE = ASSETS / "finetune_reviews.json"
 PAIRS_FILE = ASSETS / "paraphrase_pairs.json"
+TASK_CLASSES = 2  # the course task's labels: negative, positive
 MAX_TOKENS = 32  # the longest review is about 16 tokens
 EVAL_BATCH = 64
 CURVE_TEST_PER_CLASS = 30  # test sentences per label read after each epoch (all 100 after the last)
@@ -101,6 +103,18 @@ class FinetuneSettings:
                 )
         if not 1 <= self.lora_rank <= 64 or self.top_layers < 1 or self.batch_size < 1 or self.seed < 0:
             raise ValueError("LoRA rank must be 1–64, top layers and batch size at least 1, the seed not negative.")
+        if self.steps > MAX_FINETUNE_STEPS:
+            raise ValueError(
+                f"That run would take {self.steps} training steps per strategy; the server allows {MAX_FINETUNE_STEPS} "
+                "(about half a minute each), since runs go one at a time for the whole class. Lower the epochs or the "
+                "labelled examples, or turn augmentation off."
+            )
+
+    @property
+    def steps(self) -> int:
+        """Optimiser steps each strategy takes: epochs × batches of the training examples (doubled by augmentation)."""
+        examples = TASK_CLASSES * self.per_class * (2 if self.augment else 1)
+        return self.epochs * math.ceil(examples / self.batch_size)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ MAX_ATTENTION_TOKENS = 256
 # The head view draws at most this many lines (the strongest): 12 heads on 256 tokens could ask for
 # 150,000, megabytes of figure for a picture no one can read.
 MAX_HEAD_VIEW_LINKS = 3_000
+MIN_HEAD_VIEW_WEIGHT = 0.02  # thinner lines are left out: they would only grey the picture
 
 # Generation
 MAX_NEW_TOKENS = 200
@@ -111,9 +112,12 @@ MIN_SHARED_PREFIX_TOKENS = 16
 # is gone) is cancelled and its place freed.
 ENGINE_ABANDON_S = 20.0
 
-# The fine-tuning lab (models/finetune.py): what one run may cost. A run at the largest settings stays
-# around a minute on 2 CPUs, and runs go one at a time on the server (ui/training_runs.py).
+# The fine-tuning lab (models/finetune.py): what one run may cost. Runs go one at a time on the server
+# (models/training_runs.py), so one student's run delays everyone's: MAX_FINETUNE_STEPS bounds it. A full
+# fine-tuning step of 16 reviews is about 0.23 s of both CPUs, so the largest run allowed is about two minutes
+# (the default run takes 10 steps per strategy, 13 s in all).
 MAX_FINETUNE_PER_CLASS = 64  # the task's training pool holds 64 per class
 MAX_FINETUNE_EPOCHS = 30
+MAX_FINETUNE_STEPS = 120  # optimiser steps per strategy: epochs × batches of the (augmented) examples
 MIN_FINETUNE_LR = 1e-6
 MAX_FINETUNE_LR = 10.0  # high enough to show a run diverging, which is a lesson too

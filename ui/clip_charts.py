@@ -20,7 +20,6 @@ from ui import palette
 PROBABILITY_COLOUR = palette.BLUE
 COSINE_COLOUR = "#7a7a7a"
 ZERO_SHOT_COLOUR = palette.ORANGE
-TICK_CHARS = 28  # longer labels are shortened on the axis; hover text shows them whole
 TICK_LINE_CHARS = 16  # the matrix's caption labels wrap at this width…
 TICK_LINES = 3  # …over at most this many lines
 

@@ -29,6 +29,11 @@ except ImportError:  # another Streamlit version: never draw a notice rather tha
 QUIET_WAIT_S = 0.8
 
 
+# While a page streams (tokens, training epochs) it draws its own Stop, which keeps what came so far; Streamlit's
+# Stop (top right) would end the run without the summary. A constant: no user text ever reaches it.
+HIDE_STREAMLIT_STOP = '<style>[data-testid="stStatusWidget"] button { display: none; }</style>'
+
+
 def session_id() -> str:
     context = get_script_run_ctx(suppress_warning=True)
     return context.session_id if context is not None else f"thread-{threading.get_ident()}"

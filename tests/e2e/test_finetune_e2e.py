@@ -32,7 +32,7 @@ def test_train_shows_curves_and_the_strategies_table(page, app_server):
 
 
 def test_stop_mid_run_says_nothing_was_kept(page, app_server):
-    open_page(page, app_server, "fine-tuning", "strategies=scratch,full,lora&epochs=30&k=64&seed=8")
+    open_page(page, app_server, "fine-tuning", "strategies=scratch,full,lora,top&epochs=15&k=64&seed=8")
     page.get_by_role("button", name="Train", exact=True).click()
     page.locator(MAIN, has_text="Training…").wait_for(timeout=120_000)
     page.get_by_role("button", name="Stop", exact=True).click()

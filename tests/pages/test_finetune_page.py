@@ -92,3 +92,11 @@ def test_a_diverging_learning_rate_gets_a_clear_message(lab):
     no_traceback(at)
     [diverged] = [w.value for w in at.warning if "diverged" in w.value]
     assert "Full fine-tuning" in diverged and "learning rate is too high" in diverged
+
+
+def test_a_run_too_long_for_the_class_server_says_what_to_lower(lab):
+    at = run_page(k="64", epochs="30", augment="1")
+    no_traceback(at)
+    [warning] = [w.value for w in at.warning if "training steps" in w.value]
+    assert "Lower the epochs" in warning
+    assert not [b for b in at.button if b.label == "Train"]

@@ -176,7 +176,7 @@ def test_the_class_shares_one_run_per_settings(tiny_encoder):
     assert first.view(0).state == "done" and runs.finished(settings) is first
     assert runs.join(tiny_encoder, settings) is first  # pressing again costs nothing
     # A run nobody watches any more stops.
-    lonely = runs.join(tiny_encoder, small(strategies=("full",), epochs=30, per_class=32))
+    lonely = runs.join(tiny_encoder, small(strategies=("full",), epochs=7, per_class=32))
     runs.leave(lonely)
     assert lonely.finished.wait(120)
     assert lonely.view(0).state == "stopped" and runs.finished(lonely.settings) is None
@@ -205,3 +205,13 @@ def test_a_tiny_trained_share_is_never_shown_as_zero():
     from ui.finetune_charts import share_text
 
     assert [share_text(x) for x in (1.0, 0.156, 0.0033, 770 / 22_713_986)] == ["100.0%", "15.6%", "0.33%", "0.0034%"]
+
+
+def test_a_run_too_long_for_a_shared_server_is_refused_with_what_to_lower():
+    from models.limits import MAX_FINETUNE_STEPS
+
+    longest_allowed = ft.FinetuneSettings(per_class=64, epochs=MAX_FINETUNE_STEPS // 8)  # 128 examples: 8 batches
+    assert longest_allowed.steps == MAX_FINETUNE_STEPS
+    with pytest.raises(ValueError, match="Lower the epochs"):
+        dataclasses.replace(longest_allowed, augment=True)  # twice the batches
+    assert ft.FinetuneSettings().steps == 10  # the default run: 5 epochs × 2 batches of 16
