@@ -26,6 +26,7 @@ from models.generation import (
     load_labelled_sets,
     load_presets,
     full_next_token_distribution,
+    next_token_distribution,
     sampling_filter,
     top_tokens,
     prepare_prompt,
@@ -50,6 +51,7 @@ from models.limits import (
     MIN_NEW_TOKENS,
 )
 from models.registry import default_model, get_entry, models_of
+from models.remote_generation import GenerationServerError
 from ui.figures import figure_once, show_figure
 from ui.generation_charts import (
     alternatives_figure,
@@ -67,7 +69,7 @@ from ui.generation_charts import (
 )
 from ui.lecture import more_controls, page_lead
 from ui.engine_wait import HIDE_STREAMLIT_STOP, model_requests, still_connected
-from ui.loaders import require_model
+from ui.generation_server import generator_for, report_server_failure, report_server_failure_now
 from ui.text import show_tokens, visible_token
 from ui.url_state import UrlState
 
@@ -160,8 +162,21 @@ def cached_full_distribution(_loaded, identity: str, ids: tuple[int, ...], _prom
     return full_next_token_distribution(_loaded, _prompt)
 
 
-def show_sampling_filter(loaded, model_key: str, prompt: PreparedPrompt, settings: DecodingSettings) -> None:
+@st.cache_data(show_spinner="Asking the generation server for the next token…", max_entries=32)
+def cached_next_tokens(_generator, identity: str, ids: tuple[int, ...], _prompt: PreparedPrompt):
+    return next_token_distribution(_generator, _prompt)
+
+
+def show_sampling_filter(generator, prompt: PreparedPrompt, settings: DecodingSettings) -> None:
     """The next token under these settings: redrawn on every slider move, the model read once per prompt."""
+    if not generator.has_whole_distribution:
+        st.info(
+            f"This view filters the whole next-token distribution (all {len(generator.tokenizer):,} tokens); "
+            f"{generator.where} sends only the most likely ones, so it is shown when generation runs in this app.",
+            icon="🔍",
+        )
+        return
+    loaded = generator.loaded
     ids, probs = cached_full_distribution(loaded, loaded.identity, tuple(prompt.ids.tolist()), prompt)
     filtered = sampling_filter(ids, probs, settings)
     pieces = loaded.tokenizer.batch_decode(filtered.ids[:FILTER_BARS, None].tolist())
@@ -178,15 +193,18 @@ def show_sampling_filter(loaded, model_key: str, prompt: PreparedPrompt, setting
     )
 
 
-def next_tokens(loaded, model_key: str, prompt: PreparedPrompt) -> NextTokenDistribution:
+def next_tokens(generator, prompt: PreparedPrompt) -> NextTokenDistribution:
     """The next-token chart's top tokens, from the same model reading as the sampling view (one per prompt)."""
-    ids, probs = cached_full_distribution(loaded, loaded.identity, tuple(prompt.ids.tolist()), prompt)
-    return top_tokens(loaded.tokenizer, ids, probs)
+    ids = tuple(prompt.ids.tolist())
+    if not generator.has_whole_distribution:
+        return cached_next_tokens(generator, generator.identity, ids, prompt)
+    ids, probs = cached_full_distribution(generator.loaded, generator.identity, ids, prompt)
+    return top_tokens(generator.tokenizer, ids, probs)
 
 
 @st.cache_data(show_spinner="Scoring the items…", max_entries=64)
-def cached_shot_scores(_loaded, identity: str, set_key: str, k: int) -> AnswerScores:
-    return score_shots(_loaded, LABELLED[set_key], k)
+def cached_shot_scores(_generator, identity: str, set_key: str, k: int) -> AnswerScores:
+    return score_shots(_generator, LABELLED[set_key], k)
 
 
 def describe_truncation(prompt: PreparedPrompt, max_new: int, context: int) -> str | None:
@@ -204,7 +222,9 @@ def describe_truncation(prompt: PreparedPrompt, max_new: int, context: int) -> s
     return ("The prompt was left-truncated: " + "; ".join(notes) + ".") if notes else None
 
 
-def stream_into(loaded, prompt: PreparedPrompt, settings: DecodingSettings, fingerprint, stop_slot, live_slot) -> None:
+def stream_into(
+    generator, prompt: PreparedPrompt, settings: DecodingSettings, fingerprint, stop_slot, live_slot
+) -> None:
     """Generate, showing each token as it comes; Stop (or any change) reruns the page and keeps what came so far.
 
     While the class keeps the model busy, `live_slot` says where the request stands; a closed tab ends
@@ -216,7 +236,7 @@ def stream_into(loaded, prompt: PreparedPrompt, settings: DecodingSettings, fing
         st.button("Stop", icon="⏹️", key="gen__stop", help="Stop generating; the tokens so far are kept.")
         # One Stop while tokens stream: Streamlit's own (top right) would end the run without the tokens' summary.
         st.markdown(HIDE_STREAMLIT_STOP, unsafe_allow_html=True)
-    stream = stream_generation(loaded, prompt, settings)
+    stream = stream_generation(generator, prompt, settings)
     try:
         with model_requests(live_slot):
             for step in stream:
@@ -227,6 +247,10 @@ def stream_into(loaded, prompt: PreparedPrompt, settings: DecodingSettings, fing
                 with live_slot.container():
                     show_tokens([s.piece for s in steps], [s.probability for s in steps])
                     st.caption(f"{len(steps)} / {settings.max_new_tokens} tokens · {step.elapsed_s:.1f} s")
+    except GenerationServerError as error:
+        # The tokens so far are kept; the next Generate runs in this app until the server answers again.
+        report_server_failure(generator, str(error))
+        live["server_error"] = str(error)
     finally:
         stream.close()
     stop_slot.empty()
@@ -301,19 +325,25 @@ def current_result(fingerprint) -> GenerationResult | None:
     return state.get("result")
 
 
-def generate_tab(loaded, model_key, prompt, settings, expected) -> None:
-    fingerprint = (model_key, loaded.device, tuple(prompt.ids.tolist()), settings)
+def generate_tab(generator, prompt, settings, expected) -> None:
+    fingerprint = (generator.identity, tuple(prompt.ids.tolist()), settings)
     buttons = st.container(horizontal=True)
     clicked = buttons.button("Generate", type="primary", icon="▶️", key="gen__generate")
     # The outcome's place is cleared before tokens stream, so the last run's words do not linger below them.
     stop_slot, live_slot, outcome = buttons.empty(), st.empty(), st.empty()
     if clicked:
-        stream_into(loaded, prompt, settings, fingerprint, stop_slot, live_slot)
+        stream_into(generator, prompt, settings, fingerprint, stop_slot, live_slot)
     state = st.session_state.get(RESULT_KEY)
     with outcome.container():
         if state and state["fingerprint"] == fingerprint:
             if "result" not in state or len(state["result"].steps) != len(state["steps"]):
-                state["result"] = collect_generation(loaded.tokenizer, state["prompt"], state["steps"])
+                state["result"] = collect_generation(generator.tokenizer, state["prompt"], state["steps"])
+            if state.get("server_error"):
+                st.error(
+                    f"**The generation stopped:** {state['server_error']}. The tokens so far are below; press "
+                    "Generate again to continue in this app.",
+                    icon="🔌",
+                )
             show_result(state["result"], expected, fingerprint)
         elif state:
             st.caption("The prompt or settings changed since the last generation: press Generate.")
@@ -321,7 +351,7 @@ def generate_tab(loaded, model_key, prompt, settings, expected) -> None:
             st.caption("Press Generate to continue the prompt token by token.")
 
 
-def shots_tab(loaded, model_key, task, examples, query, separator, few_k, settings, expected) -> None:
+def shots_tab(generator, task, examples, query, separator, few_k, settings, expected) -> None:
     if not query.strip():
         st.info('This needs a query: the line the model completes after the examples (e.g. "cheese").')
         return
@@ -330,25 +360,26 @@ def shots_tab(loaded, model_key, task, examples, query, separator, few_k, settin
         f"The same query with k = {', '.join(map(str, ks))} examples, decoded with the settings above. "
         "Only the prompt changes: no gradient updates are performed."
     )
-    context = loaded.entry.context_length
+    context = generator.context_length
     prompts = [
         prepare_prompt(
-            loaded.tokenizer,
+            generator.tokenizer,
             build_prompt(task, examples, query, k, separator),
             max_new_tokens=settings.max_new_tokens,
             context_length=context,
         )
         for k in ks
     ]
-    fingerprint = (model_key, loaded.device, tuple(tuple(p.ids.tolist()) for p in prompts), settings, expected)
+    fingerprint = (generator.identity, tuple(tuple(p.ids.tolist()) for p in prompts), settings, expected)
     if st.button("Compare side by side", icon="⚖️", key="gen__compare"):
         with st.spinner("Generating for each k…"):
             results = [
-                collect_generation(loaded.tokenizer, p, list(stream_generation(loaded, p, settings))) for p in prompts
+                collect_generation(generator.tokenizer, p, list(stream_generation(generator, p, settings)))
+                for p in prompts
             ]
             scores = (
                 score_answers(
-                    loaded, [p.text for p in prompts], [answer_continuation(expected, separator)] * len(prompts)
+                    generator, [p.text for p in prompts], [answer_continuation(expected, separator)] * len(prompts)
                 )
                 if expected.strip()
                 else None
@@ -374,7 +405,7 @@ def shots_tab(loaded, model_key, task, examples, query, separator, few_k, settin
                 st.code(result.prompt.text, language=None, wrap_lines=True)
 
 
-def experiment_tab(loaded, model_key) -> None:
+def experiment_tab(generator) -> None:
     set_key = st.selectbox(
         "Labelled set",
         options=list(LABELLED),
@@ -398,17 +429,17 @@ def experiment_tab(loaded, model_key) -> None:
             hide_index=True,
             width="stretch",
         )
-    run = (model_key, loaded.device, set_key)
+    run = (generator.identity, set_key)
     if st.button(f"Run k = 0…{ks[-1]}", icon="📈", key="gen__experiment_run"):
         bar = st.progress(0.0)
         for done, k in enumerate(ks):
             bar.progress(done / len(ks), text=f"k = {k}: scoring {len(labelled.items)} items…")
-            cached_shot_scores(loaded, loaded.identity, set_key, k)
+            cached_shot_scores(generator, generator.identity, set_key, k)
         bar.empty()
         st.session_state[EXPERIMENT_KEY] = run
     if st.session_state.get(EXPERIMENT_KEY) != run:
         return
-    scores = [cached_shot_scores(loaded, loaded.identity, set_key, k) for k in ks]
+    scores = [cached_shot_scores(generator, generator.identity, set_key, k) for k in ks]
     curve = ShotCurve.from_scores(ks, scores)
     show_figure(
         shot_curve_figure(curve, labelled), name=f"few_shot_curve_{set_key}", table=shot_curve_table(curve, labelled)
@@ -452,8 +483,8 @@ def generation_page() -> None:
     defaults = preset_values(preset)
     st.caption(preset.note)
 
-    loaded = require_model(model_key)
-    entry = loaded.entry
+    generator = generator_for(model_key, notices)
+    entry = generator.entry
 
     builder, view = st.columns([1, 1], gap="large")
     with builder:
@@ -596,6 +627,11 @@ def generation_page() -> None:
         notices.warning(f"Decoding settings not valid: {error}. Adjust them above.")
     for note in settings_notes(settings) if settings else []:
         notices.info(note)
+    if settings is not None and not settings.greedy and not generator.runs_here:
+        notices.caption(
+            f"Samples are drawn by {generator.where}: a seed gives the same text every time there, "
+            "not the text this app's own engine would draw with it."
+        )
 
     prompt_text = build_prompt(task, examples, query, k, separator)
     prompt = None
@@ -605,7 +641,7 @@ def generation_page() -> None:
             st.info("The prompt is empty: write a task description, add examples or type a query (or pick a preset).")
         else:
             prompt = prepare_prompt(
-                loaded.tokenizer, prompt_text, max_new_tokens=int(max_new), context_length=entry.context_length
+                generator.tokenizer, prompt_text, max_new_tokens=int(max_new), context_length=generator.context_length
             )
             long_prompt = prompt.text.count("\n") > 14 or len(prompt.text) > 1200
             st.code(
@@ -613,42 +649,53 @@ def generation_page() -> None:
             )
             st.caption(
                 f"{len(prompt.ids)} tokens · k = {k} example{'s' if k != 1 else ''} · "
-                f"{entry.display_name}'s context holds {entry.context_length:,} tokens"
+                f"{entry.display_name}'s context holds {generator.context_length:,} tokens"
             )
-            truncation = describe_truncation(prompt, int(max_new), entry.context_length)
+            truncation = describe_truncation(prompt, int(max_new), generator.context_length)
             if truncation:
                 st.warning(truncation)
             with st.expander("The prompt's tokens"):
                 show_tokens(prompt.pieces)
             ids = tuple(prompt.ids.tolist())
-            distribution = next_tokens(loaded, model_key, prompt)
+            distribution = next_tokens(generator, prompt)
             show_figure(
-                figure_once((model_key, ids, "next token"), lambda: next_token_figure(distribution)),
+                figure_once((generator.identity, ids, "next token"), lambda: next_token_figure(distribution)),
                 name="next_token_distribution",
                 table=next_token_table(distribution),
             )
     if prompt is not None and settings is not None:
         with filter_view:
-            show_sampling_filter(loaded, model_key, prompt, settings)
+            show_sampling_filter(generator, prompt, settings)
 
     st.subheader("3 · Generate, compare, experiment")
+    st.caption(f"Tokens are computed by {generator.where}.")
     generate_view, shots_view, experiment_view = st.tabs(["▶️ Generate", "⚖️ k = 0 / 1 / few", "📈 k = 0…8 experiment"])
     with generate_view:
         if prompt is None or settings is None:
             st.info("Fix the prompt or the settings above to generate.")
         else:
-            generate_tab(loaded, model_key, prompt, settings, expected)
+            generate_tab(generator, prompt, settings, expected)
     with shots_view:
         if settings is None:
             st.info("Fix the settings above to compare.")
         else:
-            shots_tab(loaded, model_key, task, examples, query, separator, int(few_k), settings, expected)
+            shots_tab(generator, task, examples, query, separator, int(few_k), settings, expected)
     with experiment_view:
-        experiment_tab(loaded, model_key)
+        experiment_tab(generator)
 
     url.write()
     with notices:
         url.show_link_notes()
 
 
-generation_page()
+def page() -> None:
+    try:
+        generation_page()
+    except GenerationServerError as error:
+        # The server failed between two checks (a score, a next-token reading): say so, and draw the page again
+        # with this app's own engine; the watch remembers the failure, so this cannot loop.
+        report_server_failure_now(str(error))
+        st.rerun()
+
+
+page()

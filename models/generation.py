@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal, Sequence
@@ -35,7 +36,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from models.continuous_batching import GenerateRequest, ScoreRequest, score, stream_tokens
+from models.continuous_batching import GenerateRequest, ScoreRequest, TokenEvent, score, stream_tokens
 from models.limits import (
     MAX_FEW_SHOT_EXAMPLES,
     MAX_NEW_TOKENS,
@@ -48,10 +49,61 @@ from models.limits import (
     TOP_ALTERNATIVES,
 )
 from models.loading import LoadedModel
+from models.registry import ModelEntry
+from models.remote_generation import RemoteGenerator
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets" / "few_shot"
 
 StopReason = Literal["eos", "newline", "max_new_tokens", "stopped"]
+
+
+# ---------------------------------------------------------------------------------------
+# Where generation runs: this process's engine, or a vLLM server (models/remote_generation.py)
+
+
+@dataclass(frozen=True, eq=False)
+class InProcessGenerator:
+    """A causal LM loaded in this process, generating on its shared engine with every student's requests."""
+
+    loaded: LoadedModel
+
+    runs_here = True
+    has_whole_distribution = True
+    has_filtered_probabilities = True
+
+    @property
+    def tokenizer(self):
+        return self.loaded.tokenizer
+
+    @property
+    def entry(self) -> ModelEntry:
+        return self.loaded.entry
+
+    @property
+    def context_length(self) -> int:
+        return self.loaded.entry.context_length
+
+    @property
+    def identity(self) -> str:
+        return self.loaded.identity
+
+    @property
+    def where(self) -> str:
+        return f"this app's server ({self.loaded.device.upper()})"
+
+    def token_events(self, request: GenerateRequest, settings: DecodingSettings) -> Iterator[TokenEvent]:
+        return stream_tokens(self.loaded, request)
+
+    def scores(self, requests: Sequence[ScoreRequest]) -> list:
+        return score(self.loaded, requests)
+
+
+Generator = InProcessGenerator | RemoteGenerator
+
+
+def as_generator(model: LoadedModel | Generator) -> Generator:
+    """The page and the tests pass a loaded model or a generator; both end up as a generator."""
+    return InProcessGenerator(model) if isinstance(model, LoadedModel) else model
 
 
 # ---------------------------------------------------------------------------------------
@@ -365,19 +417,21 @@ class GenerationStep:
 
 
 def stream_generation(
-    loaded: LoadedModel, prompt: PreparedPrompt, settings: DecodingSettings
+    model: LoadedModel | Generator, prompt: PreparedPrompt, settings: DecodingSettings
 ) -> Iterator[GenerationStep]:
     """Generate after `prompt`, yielding each token as soon as it is chosen.
 
     Stops at the end-of-text token, at a newline when `settings.stop_at_newline`, or after
     `settings.max_new_tokens`; the consumer may also stop early by closing the iterator, which cancels the
-    request at the engine's next step. Other students' generations run in the same steps.
+    request at the engine's next step (on a generation server, the closed connection aborts it). Other students'
+    generations run in the same steps.
     """
-    if len(prompt.ids) + settings.max_new_tokens > loaded.entry.context_length:
+    generator = as_generator(model)
+    if len(prompt.ids) + settings.max_new_tokens > generator.context_length:
         raise ValueError(
             "The prompt and the new tokens do not fit the context: prepare the prompt with these settings."
         )
-    tokenizer = loaded.tokenizer
+    tokenizer = generator.tokenizer
     request = GenerateRequest(
         prompt=tuple(int(token) for token in prompt.ids),
         shared=prompt.shared_tokens,
@@ -390,21 +444,23 @@ def stream_generation(
         stop_at_newline=settings.stop_at_newline,
     )
     started = time.perf_counter()
-    for index, event in enumerate(stream_tokens(loaded, request)):
-        # Decoding the pieces here, in the student's own thread, keeps that work off the shared engine.
-        pieces = tokenizer.batch_decode([[event.token_id], *event.alternative_ids[:, None].tolist()])
-        yield GenerationStep(
-            index=index,
-            token_id=event.token_id,
-            piece=pieces[0],
-            probability=event.probability,
-            filtered_probability=event.filtered_probability,
-            alternative_ids=event.alternative_ids,
-            alternative_pieces=tuple(pieces[1:]),
-            alternative_probs=event.alternative_probs,
-            elapsed_s=event.at - started,
-            stop_reason=event.stop,
-        )
+    events = generator.token_events(request, settings)
+    with closing(events):  # a Stop closes this stream, and with it the engine's request (or the connection)
+        for index, event in enumerate(events):
+            # Decoding the pieces here, in the student's own thread, keeps that work off the shared engine.
+            pieces = tokenizer.batch_decode([[event.token_id], *event.alternative_ids[:, None].tolist()])
+            yield GenerationStep(
+                index=index,
+                token_id=event.token_id,
+                piece=pieces[0],
+                probability=event.probability,
+                filtered_probability=event.filtered_probability,
+                alternative_ids=event.alternative_ids,
+                alternative_pieces=tuple(pieces[1:]),
+                alternative_probs=event.alternative_probs,
+                elapsed_s=event.at - started,
+                stop_reason=event.stop,
+            )
 
 
 # ---------------------------------------------------------------------------------------
@@ -451,8 +507,9 @@ def collect_generation(tokenizer, prompt: PreparedPrompt, steps: Sequence[Genera
     )
 
 
-def generate(loaded: LoadedModel, prompt: PreparedPrompt, settings: DecodingSettings) -> GenerationResult:
-    return collect_generation(loaded.tokenizer, prompt, list(stream_generation(loaded, prompt, settings)))
+def generate(model: LoadedModel | Generator, prompt: PreparedPrompt, settings: DecodingSettings) -> GenerationResult:
+    generator = as_generator(model)
+    return collect_generation(generator.tokenizer, prompt, list(stream_generation(generator, prompt, settings)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -471,15 +528,17 @@ class NextTokenDistribution:
 
 
 def next_token_distribution(
-    loaded: LoadedModel, prompt: PreparedPrompt, top: int = TOP_ALTERNATIVES
+    model: LoadedModel | Generator, prompt: PreparedPrompt, top: int = TOP_ALTERNATIVES
 ) -> NextTokenDistribution:
+    """The `top` most likely next tokens; a generation server sends no entropy (NaN: not available)."""
+    generator = as_generator(model)
     request = ScoreRequest(
         prompt=tuple(int(token) for token in prompt.ids), shared=prompt.shared_tokens, answer_length=0, top=top
     )
-    (distribution,) = score(loaded, [request])
+    (distribution,) = generator.scores([request])
     return NextTokenDistribution(
         ids=distribution.ids,
-        pieces=tuple(loaded.tokenizer.batch_decode(distribution.ids[:, None].tolist())),
+        pieces=tuple(generator.tokenizer.batch_decode(distribution.ids[:, None].tolist())),
         probs=distribution.probs,
         entropy_bits=distribution.entropy_bits,
     )
@@ -601,7 +660,7 @@ def _shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     return length
 
 
-def score_answers(loaded: LoadedModel, prompts: Sequence[str], continuations: Sequence[str]) -> AnswerScores:
+def score_answers(model: LoadedModel | Generator, prompts: Sequence[str], continuations: Sequence[str]) -> AnswerScores:
     """Teacher-forced scores of `continuations` (e.g. " fromage") after `prompts`.
 
     Prompts that share a start (the task and the same k demonstrations) compute it once: the engine caches
@@ -609,7 +668,8 @@ def score_answers(loaded: LoadedModel, prompts: Sequence[str], continuations: Se
     """
     if len(prompts) != len(continuations) or not prompts:
         raise ValueError("give one expected answer per prompt, and at least one prompt")
-    tokenizer = loaded.tokenizer
+    generator = as_generator(model)
+    tokenizer = generator.tokenizer
     prompt_ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in prompts]
     answer_ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in continuations]
     if any(not ids for ids in prompt_ids) or any(not ids for ids in answer_ids):
@@ -619,7 +679,7 @@ def score_answers(loaded: LoadedModel, prompts: Sequence[str], continuations: Se
         ScoreRequest(prompt=tuple(ids + answer), shared=shared, answer_length=len(answer))
         for ids, answer in zip(prompt_ids, answer_ids)
     ]
-    scores = score(loaded, requests)
+    scores = generator.scores(requests)
     return AnswerScores(
         probabilities=np.array([math.exp(result.log_probability) for result in scores], dtype=np.float32),
         correct=np.array([result.all_argmax for result in scores], dtype=bool),
@@ -637,11 +697,11 @@ def labelled_prompts(labelled: LabelledSet, k: int) -> tuple[list[str], list[str
     return prompts, answers
 
 
-def score_shots(loaded: LoadedModel, labelled: LabelledSet, k: int) -> AnswerScores:
+def score_shots(model: LoadedModel | Generator, labelled: LabelledSet, k: int) -> AnswerScores:
     """Score every item of `labelled` with `k` demonstrations in the prompt (no gradient step: only the prompt changes)."""
     if not 0 <= k <= min(len(labelled.demonstrations), MAX_FEW_SHOT_EXAMPLES):
         raise ValueError(f"k must be between 0 and {len(labelled.demonstrations)} for this set")
-    return score_answers(loaded, *labelled_prompts(labelled, k))
+    return score_answers(model, *labelled_prompts(labelled, k))
 
 
 @dataclass(frozen=True, eq=False)

@@ -339,6 +339,26 @@ def load_model(
 _loading = threading.Lock()
 
 
+def load_tokenizer(key: str, *, probe: Callable[[], str | None] = probe_hub) -> Any:
+    """A transformers model's tokenizer alone, found where its model would be: what the Generation page needs
+    when a generation server runs the model itself. Raises ModelUnavailable."""
+    from transformers import AutoTokenizer
+
+    entry = get_entry(key)
+    source = resolve_source(entry, probe=probe)
+    local = source.kind in ("local-dir", "package")
+    try:
+        return AutoTokenizer.from_pretrained(
+            source.location if local else entry.hub_id, local_files_only=local or source.kind == "cache"
+        )
+    except Exception as error:
+        raise ModelUnavailable(
+            entry,
+            f"its tokenizer did not load from {source.kind} {source.location} ({type(error).__name__}: {error})",
+            fix=f"Run `{PREFETCH_COMMAND} --only {entry.key}` again, then press Retry.",
+        ) from error
+
+
 def _check_filled(model: torch.nn.Module) -> None:
     """Refuse a model with tensors that were never read from the weights file (still on the meta device)."""
     empty = [name for name, tensor in (*model.named_parameters(), *model.named_buffers()) if tensor.is_meta]

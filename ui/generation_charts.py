@@ -6,6 +6,8 @@ output that can contain anything, HTML included.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -68,7 +70,9 @@ def next_token_figure(dist: NextTokenDistribution) -> go.Figure:
         dist.probs,
         [CHOSEN_COLOUR] * len(dist.probs),
         "Next token",
-        f"probability · entropy {dist.entropy_bits:.1f} bits",
+        "probability · entropy not sent by the generation server"
+        if math.isnan(dist.entropy_bits)
+        else f"probability · entropy {dist.entropy_bits:.1f} bits",
     )
 
 

@@ -11,6 +11,7 @@ from ui.lecture import LECTURE_KEY
 from models.engine import EngineLoad
 from models.quantize import int8_requested
 from ui.loaders import all_model_status, current_device, engine_loads
+from ui.generation_server import generation_location
 from ui.share import show_share
 
 _STATE_ICONS = {"not loaded": "⚪", "loading": "⏳", "loaded": "🟢", "unavailable": "🔴"}
@@ -51,6 +52,7 @@ def render_sidebar() -> Callable[[], None]:
         )
         share_slot = st.expander("Share this view (link, QR code)", icon="🔗", expanded=False).empty()
         st.caption(f"**Device:** {current_device().label}")
+        generation_slot = st.empty()
         if int8_requested() and current_device().device == "cpu":
             st.caption(
                 "**int8 mode:** GPT-2 and BERT run with 8-bit weights for a big class; their numbers "
@@ -60,6 +62,7 @@ def render_sidebar() -> Callable[[], None]:
 
     def show_model_status() -> None:
         show_share(share_slot)
+        generation_slot.caption(f"**Generation runs** {generation_location()}.")
         statuses = all_model_status()
         loads = engine_loads()
         with status_slot.container():
