@@ -25,6 +25,7 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 from models.loading import MODEL_DIR_ENV, DeviceChoice, LoadedModel, choose_device  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture(scope="session")
@@ -93,3 +94,50 @@ def fresh_app_state():
     forget_loaded_models()
     yield
     forget_loaded_models()
+
+
+# ---------------------------------------------------------------------------------------
+# A real vLLM server (tests/generation_server.py), started once for the whole run by the first test that needs it
+
+
+@pytest.fixture(scope="session")
+def server_model_dir(tmp_path_factory) -> Path:
+    """The app's model folder for the generation-server tests: GPT-2 with a head size vLLM's CPU build takes."""
+    from tests.generation_server import save_server_model
+
+    root = tmp_path_factory.mktemp("server-models")
+    save_server_model(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def server_gpt2(server_model_dir, cpu) -> LoadedModel:
+    """The same weights as the vLLM server's, loaded in this process: the reference."""
+    return _load(server_model_dir, "gpt2", cpu)
+
+
+@pytest.fixture(scope="session")
+def vllm_server(server_model_dir, tmp_path_factory):
+    from tests.generation_server import SETUP_COMMAND, VLLM_PYTHON, VllmServer
+
+    if not VLLM_PYTHON.exists():
+        message = f"vLLM's environment is missing ({VLLM_PYTHON}): run `{SETUP_COMMAND}` (or the README's test command)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    server = VllmServer(server_model_dir / "gpt2", tmp_path_factory.mktemp("vllm-logs") / "vllm.log")
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def server_line(vllm_server):
+    """A line to the vLLM server that the test can cut (as if the server were killed) and restore."""
+    from tests.generation_server import CuttableLine
+
+    line = CuttableLine(vllm_server.port)
+    yield line
+    line.cut()

@@ -22,10 +22,9 @@ from typing import Iterator
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import IN_CI, REPO_ROOT
 
 CHROMIUM = os.environ.get("LECTURE_LAB_CHROMIUM", "/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
