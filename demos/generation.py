@@ -248,16 +248,19 @@ def stream_into(
                     show_tokens([s.piece for s in steps], [s.probability for s in steps])
                     st.caption(f"{len(steps)} / {settings.max_new_tokens} tokens · {step.elapsed_s:.1f} s")
     except GenerationServerError as error:
-        # The tokens so far are kept; the next Generate runs in this app until the server answers again.
+        # The tokens so far are kept; the page is drawn again with this app's engine, which the next Generate uses
+        # until the server answers again.
         report_server_failure(generator, str(error))
         live["server_error"] = str(error)
     finally:
         stream.close()
     stop_slot.empty()
     live_slot.empty()
+    if "server_error" in live:
+        st.rerun()
 
 
-def show_result(result: GenerationResult, expected: str, fingerprint) -> None:
+def show_result(result: GenerationResult, expected: str, fingerprint, cut_short: bool = False) -> None:
     steps = result.steps
     if not steps:
         st.info("Stopped before the first token.")
@@ -268,7 +271,7 @@ def show_result(result: GenerationResult, expected: str, fingerprint) -> None:
     show_tokens([step.piece for step in steps], [step.probability for step in steps], chip_titles(steps))
     speed = f" · {result.decode_tokens_per_s:.1f} tokens/s after the first" if result.decode_tokens_per_s else ""
     st.caption(
-        f"{len(steps)} tokens · stopped at {STOP_WORDS[result.stop_reason]} · "
+        f"{len(steps)} tokens · stopped at {'the lost connection' if cut_short else STOP_WORDS[result.stop_reason]} · "
         f"first token after {result.first_token_s:.2f} s{speed}"
     )
     if expected.strip():
@@ -326,7 +329,8 @@ def current_result(fingerprint) -> GenerationResult | None:
 
 
 def generate_tab(generator, prompt, settings, expected) -> None:
-    fingerprint = (generator.identity, tuple(prompt.ids.tolist()), settings)
+    # The model, not where it runs: the tokens a server sent before it went away stay on the page after the switch.
+    fingerprint = (generator.entry.key, tuple(prompt.ids.tolist()), settings)
     buttons = st.container(horizontal=True)
     clicked = buttons.button("Generate", type="primary", icon="▶️", key="gen__generate")
     # The outcome's place is cleared before tokens stream, so the last run's words do not linger below them.
@@ -341,10 +345,10 @@ def generate_tab(generator, prompt, settings, expected) -> None:
             if state.get("server_error"):
                 st.error(
                     f"**The generation stopped:** {state['server_error']}. The tokens so far are below; press "
-                    "Generate again to continue in this app.",
+                    "Generate again to generate in this app.",
                     icon="🔌",
                 )
-            show_result(state["result"], expected, fingerprint)
+            show_result(state["result"], expected, fingerprint, cut_short=bool(state.get("server_error")))
         elif state:
             st.caption("The prompt or settings changed since the last generation: press Generate.")
         else:

@@ -622,7 +622,7 @@ def sampling_filter(ids: np.ndarray, probs: np.ndarray, settings: DecodingSettin
 
 def _entropy_bits(probs: np.ndarray) -> float:
     positive = probs[probs > 0]
-    return float(-(positive * np.log2(positive)).sum())
+    return max(0.0, float(-(positive * np.log2(positive)).sum()))  # one token left: 0 bits, never "-0.0"
 
 
 # ---------------------------------------------------------------------------------------

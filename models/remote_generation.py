@@ -107,6 +107,8 @@ def describe_failure(server: GenerationServer, error: Exception) -> str:
         return f"the generation server at {server.host} did not answer in time"
     if isinstance(error, requests.ConnectionError):
         return f"the generation server at {server.host} cannot be reached (nothing answers there, or it went down)"
+    if isinstance(error, (requests.exceptions.ChunkedEncodingError, requests.exceptions.StreamConsumedError)):
+        return f"the connection to the generation server at {server.host} broke off (the server may have gone down)"
     return f"the generation server at {server.host} failed ({type(error).__name__})"
 
 

@@ -44,7 +44,7 @@ def _free_port() -> int:
 
 
 class StreamlitServer:
-    def __init__(self, model_dir: Path | None, log_path: Path) -> None:
+    def __init__(self, model_dir: Path | None, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
@@ -57,6 +57,8 @@ class StreamlitServer:
         env.pop("LECTURE_LAB_MODEL_DIR", None)
         if model_dir is not None:
             env["LECTURE_LAB_MODEL_DIR"] = str(model_dir)
+        env.pop("LECTURE_LAB_GENERATION_URL", None)
+        env.update(extra_env or {})
         self.log_path = log_path
         self._log = open(log_path, "w")
         self.process = subprocess.Popen(
@@ -110,9 +112,11 @@ class StreamlitServer:
 
 
 @contextlib.contextmanager
-def running_server(model_dir: Path | None, log_dir: Path) -> Iterator[StreamlitServer]:
+def running_server(
+    model_dir: Path | None, log_dir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[StreamlitServer]:
     """`streamlit run app.py` on `model_dir`, healthy inside the block and stopped after it."""
-    server = StreamlitServer(model_dir, log_dir / "streamlit.log")
+    server = StreamlitServer(model_dir, log_dir / "streamlit.log", extra_env)
     try:
         server.wait_healthy()
         yield server

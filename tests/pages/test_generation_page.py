@@ -237,7 +237,7 @@ def test_a_stopped_generation_keeps_the_tokens_so_far(with_tiny_models, fresh_ap
     steps = [next(stream), next(stream)]
     stream.close()
     at.session_state["gen__result"] = {
-        "fingerprint": (tiny_gpt2.identity, tuple(prompt.ids.tolist()), settings),
+        "fingerprint": ("gpt2", tuple(prompt.ids.tolist()), settings),
         "prompt": prompt,
         "steps": steps,
     }

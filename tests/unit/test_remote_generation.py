@@ -35,7 +35,9 @@ COURSE_PROMPT = (
     "Translate English to French:\nsea otter => loutre de mer\npeppermint => menthe poivrée\n"
     "plush girafe => girafe peluche\ncheese =>"
 )
-UNICORN = "In a shocking finding, scientist discovered a herd of unicorns living in a remote, previously unexplored valley"
+UNICORN = (
+    "In a shocking finding, scientist discovered a herd of unicorns living in a remote, previously unexplored valley"
+)
 LOG_TOLERANCE = 1e-4
 
 
@@ -97,7 +99,7 @@ def test_a_newline_stop_ends_on_the_line_break_as_in_process(vllm_server, server
     settings = gen.DecodingSettings(max_new_tokens=60, stop_at_newline=True)
     # Several prompts: on random weights a newline comes at some step for some of them.
     stops = []
-    for query in ("cheese", "sea otter", "plush girafe", "bread", "moon", "cat"):
+    for query in ("cheese", "plush girafe", "moon"):
         prompt = prepared(server_gpt2, COURSE_PROMPT.replace("cheese", query), 60)
         here, there = gen.generate(server_gpt2, prompt, settings), gen.generate(remote, prompt, settings)
         assert there.token_ids.tolist() == here.token_ids.tolist()
