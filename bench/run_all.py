@@ -3,6 +3,7 @@
     python -m bench.run_all              # all benchmarks, README updated
     python -m bench.run_all engine int8  # the class benchmarks: README's "A whole class at once" updated
     python -m bench.run_all worst_request  # README's "One student cannot hurt the class" updated
+    python -m bench.run_all vllm         # README's "Past one machine: a vLLM server" updated
     python -m bench.run_all attention    # just some (README left alone)
 
 Each bench/bench_<name>.py exposes `run() -> list[dict]` with the keys in `COLUMNS`.
@@ -27,10 +28,13 @@ BENCHES = ("attention", "generation", "fill_mask", "clip", "double_descent", "fi
 CLASS_BENCHES = ("engine", "int8")
 # What one student's heaviest request does to the others: README's "One student cannot hurt the class".
 WORST_BENCHES = ("worst_request",)
+# The class on a vLLM server (scripts/setup_vllm.sh first): README's "Past one machine: a vLLM server".
+VLLM_BENCHES = ("vllm",)
 MARKERS = {
     BENCHES: ("<!-- bench:start -->", "<!-- bench:end -->"),
     CLASS_BENCHES: ("<!-- class-bench:start -->", "<!-- class-bench:end -->"),
     WORST_BENCHES: ("<!-- worst-bench:start -->", "<!-- worst-bench:end -->"),
+    VLLM_BENCHES: ("<!-- vllm-bench:start -->", "<!-- vllm-bench:end -->"),
 }
 
 
@@ -107,7 +111,7 @@ def update_readme(table: str, machine: str, markers: tuple[str, str]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    known = BENCHES + CLASS_BENCHES + WORST_BENCHES
+    known = BENCHES + CLASS_BENCHES + WORST_BENCHES + VLLM_BENCHES
     names = tuple(argv) or known
     unknown = [name for name in names if name not in known]
     if unknown:

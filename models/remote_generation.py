@@ -26,7 +26,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import lru_cache
 from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit
 
@@ -223,12 +223,6 @@ class RemoteGenerator:
     def where(self) -> str:
         return f"the generation server at {self.server.host}"
 
-    @cached_property
-    def newline_ids(self) -> tuple[int, ...]:
-        """Every token whose text holds a line break: the in-process engine's newline stop, as stop token ids."""
-        pieces = self.tokenizer.batch_decode([[token] for token in range(len(self.tokenizer))])
-        return tuple(token for token, piece in enumerate(pieces) if "\n" in piece)
-
     def token_events(self, request: GenerateRequest, settings) -> Iterator[TokenEvent]:
         """The in-process engine's token events, from a streamed completion. Stop reasons are decided here, as the
         engine decides them, from the tokens themselves."""
@@ -243,7 +237,7 @@ class RemoteGenerator:
             **_sampling_fields(settings),
         }
         if request.stop_at_newline:
-            body["stop_token_ids"] = list(self.newline_ids)
+            body["stop_token_ids"] = list(newline_token_ids(self.tokenizer))
         response = self.server.post("/v1/completions", body, stream=True)
         generated = 0
         try:
@@ -337,6 +331,14 @@ class RemoteGenerator:
             probs=np.exp(np.array([value for _, value in ranked], dtype=np.float64)).astype(np.float32),
             entropy_bits=math.nan,
         )
+
+
+@lru_cache(maxsize=8)
+def newline_token_ids(tokenizer) -> tuple[int, ...]:
+    """Every token whose text holds a line break: the in-process engine's newline stop, as vLLM stop token ids.
+    Once per tokenizer (decoding the whole vocabulary takes a moment)."""
+    pieces = tokenizer.batch_decode([[token] for token in range(len(tokenizer))])
+    return tuple(token for token, piece in enumerate(pieces) if "\n" in piece)
 
 
 def _sampling_fields(settings) -> dict:

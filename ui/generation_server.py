@@ -33,6 +33,7 @@ from models.remote_generation import (
     served_name,
 )
 from ui.loaders import require_model
+from ui.text import markdown_literal
 
 SERVER_OK_MEMORY_S = 30.0
 SERVER_DOWN_MEMORY_S = 60.0
@@ -131,7 +132,7 @@ def generator_for(model_key: str, notices) -> Generator:
     server, setting_problem = configured_server()
     if server is None:
         if setting_problem:
-            notices.warning(f"**Generation runs in this app:** {setting_problem}.", icon="🔌")
+            notices.warning(f"**Generation runs in this app:** {markdown_literal(setting_problem)}.", icon="🔌")
         return InProcessGenerator(require_model(model_key))
     entry = get_entry(model_key)
     try:
@@ -149,7 +150,8 @@ def generator_for(model_key: str, notices) -> Generator:
 def show_fallback(notices, problem: str) -> None:
     with notices.container(border=True):
         st.warning(
-            f"**Generating in this app instead:** {problem}. The page works the same; a whole class at once is "
+            f"**Generating in this app instead:** {markdown_literal(problem)}. The page works the same; a whole class "
+            "at once is "
             "slower here.",
             icon="🔌",
         )

@@ -4,6 +4,7 @@ what the server cannot give said as such, and a server that goes away reported w
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -28,6 +29,11 @@ def server_models(server_model_dir, monkeypatch, fresh_app_state):
     _tokenizer.clear()
     yield server_model_dir
     server_watch.clear()
+
+
+def shown(elements) -> str:
+    """Messages as a student reads them: the Markdown escapes that keep a server's words literal taken out."""
+    return re.sub(r"\\(.)", r"\1", texts(elements))
 
 
 def use_server(monkeypatch, url: str | None) -> None:
@@ -115,7 +121,7 @@ def test_a_server_that_is_down_is_named_and_generation_runs_here_until_retry(ser
     use_server(monkeypatch, server_line.url)
     server_line.cut()
     at, down_tokens = generated({"max_new": "12", "stop_nl": "0"})
-    warning = texts(at.warning)
+    warning = shown(at.warning)
     assert "Generating in this app instead" in warning
     assert f"the generation server at 127.0.0.1:{server_line.port} cannot be reached" in warning
     assert "Tokens are computed by this app's server (CPU)." in texts(at.caption)
@@ -124,7 +130,7 @@ def test_a_server_that_is_down_is_named_and_generation_runs_here_until_retry(ser
     server_line.restore()
     at.button(key="gen__retry_server").click().run()
     assert not at.exception
-    assert "Generating in this app instead" not in texts(at.warning)
+    assert "Generating in this app instead" not in shown(at.warning)
     assert f"Tokens are computed by the generation server at 127.0.0.1:{server_line.port}." in texts(at.caption)
     at.button(key="gen__generate").click().run()
     assert [step.token_id for step in at.session_state["gen__result"]["steps"]] == down_tokens
@@ -133,7 +139,7 @@ def test_a_server_that_is_down_is_named_and_generation_runs_here_until_retry(ser
 def test_a_malformed_server_setting_is_named_and_generation_runs_here(server_models, monkeypatch):
     use_server(monkeypatch, "gpu-1:8000")
     at, tokens = generated({"max_new": "5", "stop_nl": "0"})
-    assert "must be an http(s) URL such as http://gpu-1:8000/v1" in texts(at.warning)
+    assert "must be an http(s) URL such as http://gpu-1:8000/v1" in shown(at.warning)
     assert len(tokens) == 5
 
 
