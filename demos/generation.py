@@ -237,6 +237,8 @@ def stream_into(
         # One Stop while tokens stream: Streamlit's own (top right) would end the run without the tokens' summary.
         st.markdown(HIDE_STREAMLIT_STOP, unsafe_allow_html=True)
     stream = stream_generation(generator, prompt, settings)
+    if not generator.runs_here:
+        live_slot.caption(f"Waiting for {generator.where}…")  # a busy server may queue the request a while
     try:
         with model_requests(live_slot):
             for step in stream:
