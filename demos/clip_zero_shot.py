@@ -22,6 +22,7 @@ from ui import clip_charts as charts
 from ui.figures import show_figure
 from ui.lecture import lecture_mode, more_controls, page_lead
 from ui.loaders import require_model
+from ui.share import run_from_link
 from ui.shared_store import SharedStore
 from ui.uploads import read_upload, read_uploads, uploaded_files
 from ui.url_state import UrlState
@@ -266,15 +267,14 @@ def zero_shot_section(url: UrlState, loaded: LoadedModel, shown: bool) -> Loaded
     return image
 
 
-def matrix_section(loaded: LoadedModel, own_image: LoadedImage | None) -> None:
+def matrix_section(url: UrlState, loaded: LoadedModel, own_image: LoadedImage | None) -> None:
     st.markdown(MATRIX_TEXT)
-    st.session_state.setdefault("clip__matrix_photos", MATRIX_PHOTOS)
     chosen = st.multiselect(
         f"Photos: the rows (up to {MAX_IMAGES_IN_MATRIX})",
         list(PHOTOS),
         format_func=lambda f: PHOTOS[f].title,
         max_selections=MAX_IMAGES_IN_MATRIX,
-        key="clip__matrix_photos",
+        key=url.multi("matrix_photos", MATRIX_PHOTOS, list(PHOTOS)),
     )
     images = [gallery_images()[file] for file in chosen]
     default_captions = [PHOTOS[file].caption for file in chosen]
@@ -287,13 +287,15 @@ def matrix_section(loaded: LoadedModel, own_image: LoadedImage | None) -> None:
     st.image([image.image for image in images], width=110)
     # Keyed on the rows, so the captions follow the photos when the choice changes.
     captions_key = "clip__captions__" + "|".join(image.digest[:12] for image in images)
-    st.session_state.setdefault(captions_key, "\n".join(default_captions))
+    if captions_key not in st.session_state:
+        st.session_state[captions_key] = linked_captions() or "\n".join(default_captions)
     captions_text = st.text_area(
         "Captions: the columns, one per line, in the same order as the photos (add more as distractors)",
         key=captions_key,
         height=200,
         max_chars=MAX_LABEL_LIST_CHARS,
     )
+    keep_captions_in_link(captions_text, "\n".join(default_captions))
     captions = zs.check_captions(
         [line for line in captions_text.splitlines()], loaded.tokenizer, loaded.entry.context_length, MAX_LABELS
     )
@@ -302,7 +304,11 @@ def matrix_section(loaded: LoadedModel, own_image: LoadedImage | None) -> None:
         st.info("Type at least one caption.", icon="✏️")
         return
     view = st.radio(
-        "Show", list(charts.MATRIX_VIEWS), format_func=charts.MATRIX_VIEWS.get, horizontal=True, key="clip__matrix_view"
+        "Show",
+        list(charts.MATRIX_VIEWS),
+        format_func=charts.MATRIX_VIEWS.get,
+        horizontal=True,
+        key=url.choice("matrix_view", next(iter(charts.MATRIX_VIEWS)), list(charts.MATRIX_VIEWS)),
     )
     caption_vectors = label_vectors(loaded.entry.key, loaded.device, captions.items, (zs.LABEL_SLOT,), loaded)
     matrix = zs.similarity_matrix(
@@ -328,12 +334,38 @@ def matrix_section(loaded: LoadedModel, own_image: LoadedImage | None) -> None:
         st.caption("The training loss needs as many captions as photos (one matching caption per photo).")
 
 
+def linked_captions() -> str | None:
+    """The matrix's captions from the link, on the session's first matrix only (later photo choices get their own
+    default captions)."""
+    if st.session_state.get("clip__captions_link_used"):
+        return None
+    st.session_state["clip__captions_link_used"] = True
+    linked = st.query_params.get("captions")
+    return linked[:MAX_LABEL_LIST_CHARS] if linked else None
+
+
+def keep_captions_in_link(captions: str, defaults: str) -> None:
+    """Edited captions go into the link (the photos' own captions are the default, left out)."""
+    if captions != defaults and len(captions) <= MAX_LABEL_LIST_CHARS:
+        if st.query_params.get("captions") != captions:
+            st.query_params["captions"] = captions
+    elif "captions" in st.query_params:
+        del st.query_params["captions"]
+
+
 def probe_data(shown: bool) -> tuple[str, zs.LabelledImages | None]:
     """The chosen labelled set and an identifier for caching, or None (with a message) if unusable. Uploads are
     decoded only when the tab is `shown`."""
+    # Its own link binding: this runs in the probe's fragment, which reruns without the rest of the page.
+    url = UrlState("clip")
     choice = st.radio(
-        "Labelled images", list(PROBE_DATA), format_func=PROBE_DATA.get, horizontal=True, key="clip__probe_data"
+        "Labelled images",
+        list(PROBE_DATA),
+        format_func=PROBE_DATA.get,
+        horizontal=True,
+        key=url.choice("probe_data", "digits", list(PROBE_DATA)),
     )
+    url.write()
     if choice == "digits":
         return "digits", digits()
     st.file_uploader(
@@ -387,7 +419,8 @@ def probe_section(model_key: str, template: str, shown: bool) -> None:
     features = store.get(key)
     if features is None:
         start = st.empty()
-        if not start.button("Extract features and train the probe", key="clip__probe_run", icon="▶️", type="primary"):
+        pressed = start.button("Extract features and train the probe", key="clip__probe_run", icon="▶️", type="primary")
+        if not (run_from_link("probe", "Extract features and train the probe") or pressed):
             st.caption(f"CLIP encodes {len(data.images)} images once (a progress bar shows how far it is).")
             return
         start.empty()
@@ -461,7 +494,7 @@ def clip_page() -> None:
         own = zero_shot_section(url, loaded, shown=zero_tab.open)
     with matrix_tab:
         if matrix_tab.open:
-            matrix_section(loaded, own if st.session_state[url.key("source")] != "gallery" else None)
+            matrix_section(url, loaded, own if st.session_state[url.key("source")] != "gallery" else None)
     with probe_tab:
         your_template = zs.check_templates(
             [st.session_state[url.key("template")]], loaded.tokenizer, loaded.entry.context_length

@@ -20,6 +20,7 @@ from ui.engine_wait import HIDE_STREAMLIT_STOP, still_connected
 from ui.figures import show_figure
 from ui.lecture import more_controls, page_lead
 from ui.loaders import require_model
+from ui.share import run_from_link
 from ui.url_state import UrlState
 
 MODEL_KEY = "all-minilm-l6-v2"
@@ -205,7 +206,8 @@ def train_section(loaded, settings: FinetuneSettings) -> FinetuneResult | None:
     runs = training_runs()
     finished = runs.finished(settings)
     button_column, note_column = st.columns([1, 4])
-    if button_column.button("Train", type="primary", icon="🏋️", disabled=finished is not None):
+    pressed = button_column.button("Train", type="primary", icon="🏋️", disabled=finished is not None)
+    if (run_from_link("train", "Train") and finished is None) or pressed:
         st.session_state[WATCH_KEY] = settings
         st.session_state.pop(STOPPED_KEY, None)
     if finished is not None:

@@ -71,6 +71,7 @@ from ui.lecture import more_controls, page_lead
 from ui.engine_wait import HIDE_STREAMLIT_STOP, model_requests, still_connected
 from ui.generation_server import generator_for, report_server_failure, report_server_failure_now
 from ui.text import markdown_literal, show_tokens, visible_token
+from ui.share import run_from_link
 from ui.url_state import UrlState
 
 PRESETS = {preset.key: preset for preset in load_presets()}
@@ -335,6 +336,7 @@ def generate_tab(generator, prompt, settings, expected) -> None:
     fingerprint = (generator.entry.key, tuple(prompt.ids.tolist()), settings)
     buttons = st.container(horizontal=True)
     clicked = buttons.button("Generate", type="primary", icon="▶️", key="gen__generate")
+    clicked = run_from_link("generate", "Generate") or clicked
     # The outcome's place is cleared before tokens stream, so the last run's words do not linger below them.
     stop_slot, live_slot, outcome = buttons.empty(), st.empty(), st.empty()
     if clicked:
@@ -437,7 +439,8 @@ def experiment_tab(generator) -> None:
             width="stretch",
         )
     run = (generator.identity, set_key)
-    if st.button(f"Run k = 0…{ks[-1]}", icon="📈", key="gen__experiment_run"):
+    pressed = st.button(f"Run k = 0…{ks[-1]}", icon="📈", key="gen__experiment_run")
+    if run_from_link("experiment", f"Run k = 0…{ks[-1]}") or pressed:
         bar = st.progress(0.0)
         for done, k in enumerate(ks):
             bar.progress(done / len(ks), text=f"k = {k}: scoring {len(labelled.items)} items…")

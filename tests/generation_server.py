@@ -16,11 +16,11 @@ import select
 import socket
 import subprocess
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT
+from tests.processes import wait_until_answering
 
 VLLM_PYTHON = Path(os.environ.get("LECTURE_LAB_VLLM_PYTHON", REPO_ROOT / ".vllm-venv" / "bin" / "python"))
 SETUP_COMMAND = "bash scripts/setup_vllm.sh"
@@ -87,18 +87,7 @@ class VllmServer:
         )
 
     def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"vLLM exited early:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/v1/models", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(1.0)
-        raise TimeoutError(f"vLLM did not answer /v1/models within {timeout_s:.0f} s:\n{self.log_tail()}")
+        wait_until_answering(self.process, f"{self.url}/v1/models", timeout_s, "vLLM", self.log_tail, every_s=1.0)
 
     def metric(self, name: str) -> float:
         """A Prometheus counter or gauge from /metrics, summed over its labels."""

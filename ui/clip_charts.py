@@ -1,12 +1,11 @@
 """Plotly figures (and their data tables) for the CLIP page. No Streamlit here.
 
-Every label, caption and file name is user text: it goes through `safe` before it reaches a
+Every label, caption and file name is user text: it goes through `ui.text.plotly_label` before it reaches a
 tick label, title or hover text.
 """
 
 from __future__ import annotations
 
-import html
 import textwrap
 
 import numpy as np
@@ -16,18 +15,13 @@ from plotly.subplots import make_subplots
 
 from models.zero_shot import ProbeResult, SimilarityMatrix, ZeroShotResult
 from ui import palette
+from ui.text import plotly_label
 
 PROBABILITY_COLOUR = palette.BLUE
 COSINE_COLOUR = "#7a7a7a"
 ZERO_SHOT_COLOUR = palette.ORANGE
 TICK_LINE_CHARS = 16  # the matrix's caption labels wrap at this width…
 TICK_LINES = 3  # …over at most this many lines
-
-
-def safe(text: str) -> str:
-    """Escape user text for plotly, which interprets some HTML tags. Unlike `ui.text.safe`,
-    spaces stay spaces: these are labels and captions, not tokens whose whitespace matters."""
-    return html.escape(text, quote=False)
 
 
 def _tick(text: str) -> str:
@@ -37,7 +31,7 @@ def _tick(text: str) -> str:
     if len(lines) > TICK_LINES:
         lines = lines[:TICK_LINES]
         lines[-1] = lines[-1][: TICK_LINE_CHARS - 1] + "…"
-    return "<br>".join(safe(line) for line in lines)
+    return "<br>".join(plotly_label(line) for line in lines)
 
 
 def _unique_ticks(texts: tuple[str, ...]) -> list[str]:
@@ -70,9 +64,9 @@ def probability_table(result: ZeroShotResult, image: int = 0) -> pd.DataFrame:
 def probability_figure(result: ZeroShotResult, image: int = 0) -> go.Figure:
     """Horizontal bars: softmax probabilities (left) and the cosines they come from (right)."""
     table = probability_table(result, image)
-    title = f"Most likely: {safe(table['label'][0])} ({table['probability'][0]:.0%})"
+    title = f"Most likely: {plotly_label(table['label'][0])} ({table['probability'][0]:.0%})"
     ticks = _unique_ticks(tuple(table["label"]))
-    hover = [safe(label) for label in table["label"]]
+    hover = [plotly_label(label) for label in table["label"]]
     figure = make_subplots(
         rows=1,
         cols=2,
@@ -159,7 +153,10 @@ def similarity_figure(matrix: SimilarityMatrix, view: str = "cosine") -> go.Figu
     x_ticks = _unique_ticks(matrix.captions)
     y_ticks = _unique_ticks(matrix.image_names)
     hover = np.array(
-        [[f"{safe(name)}<br>{safe(caption)}" for caption in matrix.captions] for name in matrix.image_names],
+        [
+            [f"{plotly_label(name)}<br>{plotly_label(caption)}" for caption in matrix.captions]
+            for name in matrix.image_names
+        ],
         dtype=object,
     ).reshape(rows, cols)
     number = ".3f" if view == "cosine" else ".0%"

@@ -6,7 +6,6 @@ text: every one goes through `plotly_safe` before it reaches a tick label or hov
 
 from __future__ import annotations
 
-import html
 import math
 
 import numpy as np
@@ -24,7 +23,7 @@ from models.fill_mask import (
     MlmPredictions,
     MlmTally,
 )
-from ui.text import plotly_safe
+from ui.text import plotly_label, plotly_safe
 from ui import palette
 
 PROBABILITY_COLOUR = palette.BLUE
@@ -163,7 +162,7 @@ def comparison_figure(comparison: MaskComparison, labels: tuple[str, ...]) -> go
     figure = go.Figure()
     for label, probs, colour in zip(labels, comparison.probs, PROBE_COLOURS):
         figure.add_bar(
-            name=html.escape(label, quote=False),  # a sentence: escaped, but its spaces stay spaces
+            name=plotly_label(label),  # a sentence: escaped, but its spaces stay spaces
             x=probs,
             y=ticks,
             orientation="h",

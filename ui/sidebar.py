@@ -12,7 +12,7 @@ from models.engine import EngineLoad
 from models.quantize import int8_requested
 from ui.loaders import all_model_status, current_device, engine_loads
 from ui.generation_server import generation_location
-from ui.share import show_share
+from ui.share import show_share, start_offers
 
 _STATE_ICONS = {"not loaded": "⚪", "loading": "⏳", "loaded": "🟢", "unavailable": "🔴"}
 
@@ -41,6 +41,7 @@ def render_sidebar() -> Callable[[], None]:
     Both are written last: the status shows the loads (and lets-go) the page itself just caused, and the link
     holds the inputs the page just wrote to the address.
     """
+    start_offers()
     with st.sidebar:
         if LECTURE_KEY not in st.session_state:
             st.session_state[LECTURE_KEY] = st.query_params.get("lecture", "") in ("1", "true", "on")

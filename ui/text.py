@@ -71,3 +71,9 @@ def show_tokens(
 def plotly_safe(text: str) -> str:
     """Escape text for plotly labels and hover text, which interpret a subset of HTML tags."""
     return html.escape(visible_token(text), quote=False)
+
+
+def plotly_label(text: str) -> str:
+    """Escape user text (a label, a caption, a sentence) for plotly, which interprets a subset of HTML tags. Unlike
+    `plotly_safe`, spaces stay spaces: these are words to read, not tokens whose whitespace matters."""
+    return html.escape(text, quote=False)

@@ -16,13 +16,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from tests.conftest import IN_CI, REPO_ROOT
+from tests.processes import wait_until_answering
 
 CHROMIUM = os.environ.get("LECTURE_LAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -89,18 +89,9 @@ class StreamlitServer:
         )
 
     def wait_healthy(self, timeout_s: float = 90) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"streamlit exited early:\n{self.log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise TimeoutError(f"streamlit did not answer /_stcore/health:\n{self.log_path.read_text()}")
+        wait_until_answering(
+            self.process, f"{self.url}/_stcore/health", timeout_s, "streamlit", lambda: self.log_path.read_text()
+        )
 
     def stop(self) -> None:
         self.process.terminate()

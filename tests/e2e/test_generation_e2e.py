@@ -68,12 +68,18 @@ def test_a_generation_completes_and_shows_its_tokens(page, app_server):
     tall_screenshot(page, "generation-after-generate")
 
 
-def test_stop_keeps_the_tokens_so_far(page, app_server):
-    open_page(page, app_server, PATH, "preset=unicorn&max_new=200&stop_nl=0")
+def start_generating(page):
+    """Press Generate and wait for the first streamed token; returns the page's Stop button."""
     main(page).get_by_role("button", name="Generate", exact=True).click()
     stop = main(page).get_by_role("button", name="Stop", exact=True)
     stop.wait_for(timeout=60_000)
     main(page).locator(".ll-token >> visible=true").first.wait_for()  # a streamed token (the prompt's are folded)
+    return stop
+
+
+def test_stop_keeps_the_tokens_so_far(page, app_server):
+    open_page(page, app_server, PATH, "preset=unicorn&max_new=200&stop_nl=0")
+    stop = start_generating(page)
     # What a student sees while tokens stream: one Stop (Streamlit's own is hidden meanwhile), one set of tabs.
     assert page.get_by_role("button", name="Stop", exact=True).locator("visible=true").count() == 1
     assert main(page).get_by_test_id("stTabs").locator("visible=true").count() == 1

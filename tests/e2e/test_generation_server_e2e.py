@@ -10,7 +10,7 @@ import pytest
 
 from models import generation as gen
 from tests.e2e.conftest import exception_texts, open_page, running_server, screenshot, wait_for_app
-from tests.e2e.test_generation_e2e import PATH, click_generate, main, tall_screenshot
+from tests.e2e.test_generation_e2e import PATH, click_generate, main, start_generating, tall_screenshot
 from tests.generation_server import CuttableLine
 
 pytestmark = pytest.mark.e2e
@@ -78,11 +78,7 @@ def course_prompt_parts():
 def test_stop_cancels_the_request_on_the_server(page, server_app, vllm_server):
     open_page(page, server_app, PATH, "preset=unicorn&max_new=200&stop_nl=0")
     before = vllm_server.metric("vllm:generation_tokens_total")
-    main(page).get_by_role("button", name="Generate", exact=True).click()
-    stop = main(page).get_by_role("button", name="Stop", exact=True)
-    stop.wait_for(timeout=60_000)
-    main(page).locator(".ll-token >> visible=true").first.wait_for()
-    stop.click()
+    start_generating(page).click()
     page.wait_for_timeout(300)
     wait_for_app(page)
     assert exception_texts(page) == []
@@ -96,9 +92,7 @@ def test_stop_cancels_the_request_on_the_server(page, server_app, vllm_server):
 
 def test_a_server_killed_mid_generation_leaves_a_message_and_the_page_generates_here(page, server_app, line):
     open_page(page, server_app, PATH, "preset=unicorn&max_new=200&stop_nl=0")
-    main(page).get_by_role("button", name="Generate", exact=True).click()
-    main(page).get_by_role("button", name="Stop", exact=True).wait_for(timeout=60_000)
-    main(page).locator(".ll-token >> visible=true").first.wait_for()
+    start_generating(page)
     line.cut()
     page.wait_for_timeout(300)
     wait_for_app(page, timeout_s=60)

@@ -55,3 +55,42 @@ def test_a_lecture_link_opens_with_the_sidebar_and_the_intro_folded(page, app_se
     about = page.locator('[data-testid="stMain"] [data-testid="stExpander"]', has_text="About this demo")
     about.first.wait_for()
     screenshot(page, f"presenter-{path}")
+
+
+def test_a_run_it_link_opens_with_the_generation_done(page, app_server, browser):
+    open_page(page, app_server, "generation", "max_new=8&stop_nl=0")
+    page.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for()
+    links = shared_links(page)
+    run_link = next(link for link in links if "run=generate" in link)
+    assert "max_new=8" in run_link and "lecture" not in run_link
+    other = browser.new_page()
+    try:
+        other.goto(run_link)
+        wait_for_app(other, timeout_s=120)
+        assert exception_texts(other) == []
+        other.locator('[data-testid="stMain"]').get_by_text("8 tokens · stopped at the max new tokens").wait_for()
+        screenshot(other, "share-run-it-link")
+    finally:
+        other.close()
+
+
+def test_a_link_reproduces_the_clip_matrix(page, app_server, browser):
+    from tests.pages.test_clip_page import PHOTO_FILES
+
+    photos = ",".join(PHOTO_FILES[1:3])
+    open_page(
+        page, app_server, "clip", f"clip_tab=Similarity+matrix&matrix_photos={photos}&captions=a+sleepy+cat%0Aa+rocket"
+    )
+    assert exception_texts(page) == []
+    link = shared_links(page)[0]
+    other = browser.new_page()
+    try:
+        other.goto(link)
+        wait_for_app(other, timeout_s=120)
+        assert exception_texts(other) == []
+        area = other.locator('[data-testid="stMain"] textarea').last
+        area.wait_for()
+        assert area.input_value() == "a sleepy cat\na rocket"
+        other.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for()
+    finally:
+        other.close()

@@ -402,3 +402,36 @@ def test_malformed_url_values_are_ignored_and_reported(tiny_app):
     ignored = texts(at.caption)
     assert "Ignored from the link" in ignored and "no-such-model" in ignored
     assert at.selectbox(key="clip__model").value == "clip-vit-b-32-openai"
+
+
+def test_a_link_reproduces_the_matrix_photos_captions_and_view(tiny_app):
+    photos = list(PHOTO_FILES[1:3])
+    at = run_page(
+        dict(
+            MATRIX,
+            matrix_photos=",".join(photos),
+            captions="a sleepy cat\na rocket launch",
+            matrix_view="image_to_text",
+        )
+    )
+    assert not at.exception
+    assert at.multiselect(key="clip__matrix_photos").value == photos
+    captions = next(area for area in at.text_area if area.key.startswith("clip__captions__"))
+    assert captions.value == "a sleepy cat\na rocket launch"
+    assert at.radio(key="clip__matrix_view").value == "image_to_text"
+    # And the other way: what a student picks goes into the address.
+    at.multiselect(key="clip__matrix_photos").set_value(list(PHOTO_FILES[:2])).run()
+    assert at.query_params["matrix_photos"] == ",".join(PHOTO_FILES[:2])
+    captions = next(area for area in at.text_area if area.key.startswith("clip__captions__"))
+    captions.set_value("one cat\none rocket").run()
+    assert at.query_params["captions"] == "one cat\none rocket"
+
+
+def test_a_link_reproduces_the_probe_data_set_and_bad_values_are_named(tiny_app):
+    at = run_page(dict(PROBE, probe_data="uploads"))
+    assert not at.exception
+    assert at.radio(key="clip__probe_data").value == "uploads"
+    at = run_page(dict(PROBE, probe_data="<b>x</b>"))
+    assert not at.exception
+    assert at.radio(key="clip__probe_data").value == "digits"
+    assert "probe_data" in texts(at.caption)

@@ -283,3 +283,15 @@ def test_sampling_settings_redraw_the_next_token_without_running_the_model(
     assert len(calls) == reads  # three redraws, no model run
     at.radio(key="gen__decode").set_value("greedy").run()
     assert any(t.startswith("Sampling keeps 1 token ") for t in chart_titles(at))
+
+
+def test_a_run_it_link_generates_on_opening_once(with_tiny_models, fresh_app_state):
+    at = run_page({"stop_nl": "0", "max_new": "6", "run": "generate"})
+    assert not at.exception
+    assert "6 tokens · stopped at the max new tokens" in texts(at.caption)
+    first = at.session_state["gen__result"]["steps"]
+    at.run()  # a rerun (any widget) does not generate again
+    assert at.session_state["gen__result"]["steps"] is first
+    other = run_page({"stop_nl": "0", "max_new": "6", "run": "experiment", "set": "sentiment"})
+    assert "In-context learning: Sentiment of short reviews (20 items)" in chart_titles(other)
+    assert "Press Generate to continue the prompt token by token." in texts(other.caption)
