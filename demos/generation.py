@@ -70,7 +70,7 @@ from ui.generation_charts import (
 from ui.lecture import more_controls, page_lead
 from ui.engine_wait import HIDE_STREAMLIT_STOP, model_requests, still_connected
 from ui.generation_server import generator_for, report_server_failure, report_server_failure_now
-from ui.text import markdown_literal, show_tokens, visible_token
+from ui.text import markdown_text, show_tokens, visible_token
 from ui.share import run_from_link
 from ui.url_state import UrlState
 
@@ -348,7 +348,7 @@ def generate_tab(generator, prompt, settings, expected) -> None:
                 state["result"] = collect_generation(generator.tokenizer, state["prompt"], state["steps"])
             if state.get("server_error"):
                 st.error(
-                    f"**The generation stopped:** {markdown_literal(state['server_error'])}. The tokens so far are "
+                    f"**The generation stopped:** {markdown_text(state['server_error'])}. The tokens so far are "
                     "below; press "
                     "Generate again to generate in this app.",
                     icon="🔌",

@@ -387,6 +387,17 @@ def _server_sent_events(server: GenerationServer, response: requests.Response) -
                 detail = error.get("message") if isinstance(error, dict) else error
                 raise GenerationServerError(f"the generation server at {server.host} stopped with an error ({detail})")
             yield event
-    except (requests.RequestException, ValueError) as error:
-        raise GenerationServerError(describe_failure(server, error) + ", in the middle of a generation") from error
-    raise GenerationServerError(f"the generation server at {server.host} ended the stream early")
+    except requests.RequestException as error:
+        # Reset, refused or cut short: to a student it is one thing, the server went away mid-generation.
+        raise GenerationServerError(
+            f"the connection to the generation server at {server.host} broke off in the middle of a generation "
+            "(the server may have gone down)"
+        ) from error
+    except ValueError as error:
+        raise GenerationServerError(
+            f"the generation server at {server.host} sent something unreadable in the middle of a generation"
+        ) from error
+    raise GenerationServerError(
+        f"the connection to the generation server at {server.host} broke off in the middle of a generation "
+        "(the stream ended before its end mark)"
+    )

@@ -33,7 +33,7 @@ from models.remote_generation import (
     served_name,
 )
 from ui.loaders import require_model
-from ui.text import markdown_literal
+from ui.text import markdown_text
 
 SERVER_OK_MEMORY_S = 30.0
 SERVER_DOWN_MEMORY_S = 60.0
@@ -132,7 +132,7 @@ def generator_for(model_key: str, notices) -> Generator:
     server, setting_problem = configured_server()
     if server is None:
         if setting_problem:
-            notices.warning(f"**Generation runs in this app:** {markdown_literal(setting_problem)}.", icon="🔌")
+            notices.warning(f"**Generation runs in this app:** {markdown_text(setting_problem)}.", icon="🔌")
         return InProcessGenerator(require_model(model_key))
     entry = get_entry(model_key)
     try:
@@ -150,7 +150,7 @@ def generator_for(model_key: str, notices) -> Generator:
 def show_fallback(notices, problem: str) -> None:
     with notices.container(border=True):
         st.warning(
-            f"**Generating in this app instead:** {markdown_literal(problem)}. The page works the same; a whole class "
+            f"**Generating in this app instead:** {markdown_text(problem)}. The page works the same; a whole class "
             "at once is "
             "slower here.",
             icon="🔌",

@@ -28,6 +28,12 @@ def markdown_literal(text: str) -> str:
     return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", visible_token(text))
 
 
+def markdown_text(text: str) -> str:
+    """A sentence from outside the app (a server's message) inside a Markdown message: its punctuation escaped, so it
+    shows as written and never becomes a link or formatting; unlike `markdown_literal`, spaces stay spaces."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", _CONTROL.sub(" ", text.replace("\n", " ")))
+
+
 def inline_code(text: str, limit: int = 40) -> str:
     """`text` (shortened to `limit` characters) as a Markdown code span that nothing inside can end.
 

@@ -104,6 +104,7 @@ def test_a_server_killed_mid_generation_leaves_a_message_and_the_page_generates_
     assert "stopped at the lost connection" in text
     assert "Generating in this app instead:" in text  # the page is drawn again with this app's engine
     assert "Tokens are computed by this app's server (CPU)." in text
+    main(page).get_by_text("The generation stopped:").scroll_into_view_if_needed()
     screenshot(page, "generation-vllm-killed")
 
     click_generate(page)
@@ -113,7 +114,8 @@ def test_a_server_killed_mid_generation_leaves_a_message_and_the_page_generates_
     assert "Tokens are computed by this app's server (CPU)." in text
     assert "200 tokens · stopped at the max new tokens" in text
     assert "Generation runs in this app for now" in sidebar_text(page)
-    tall_screenshot(page, "generation-vllm-fallback")
+    main(page).get_by_text("Generating in this app instead:").scroll_into_view_if_needed()
+    screenshot(page, "generation-vllm-fallback")
 
     line.restore()
     main(page).get_by_role("button", name="Retry the generation server").click()

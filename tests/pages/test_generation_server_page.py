@@ -152,3 +152,24 @@ def test_the_sidebar_says_where_generation_runs(server_models, vllm_server, monk
     assert f"**Generation runs** on the generation server at 127.0.0.1:{vllm_server.port}." in " ".join(
         c.value for c in at.sidebar.caption
     )
+
+
+def test_shots_side_by_side_on_the_server_equal_in_process(server_models, vllm_server, monkeypatch):
+    answers = []
+    for url in (vllm_server.url, None):
+        use_server(monkeypatch, url)
+        at = helpers.run_page(SCRIPT, {"max_new": "8"})
+        at.button(key="gen__compare").click().run()
+        assert not at.exception
+        state = at.session_state["gen__comparison"]
+        answers.append(
+            (
+                [result.token_ids.tolist() for result in state["results"]],
+                state["scores"].correct.tolist(),
+                np.log(state["scores"].probabilities),
+            )
+        )
+    (remote_tokens, remote_correct, remote_logp), (local_tokens, local_correct, local_logp) = answers
+    assert remote_tokens == local_tokens
+    assert remote_correct == local_correct
+    np.testing.assert_allclose(remote_logp, local_logp, atol=1e-3)

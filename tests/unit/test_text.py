@@ -37,3 +37,13 @@ def test_markdown_literal_escapes_every_markdown_sign():
     assert markdown_literal("##ing") == r"\#\#ing"
     assert markdown_literal("$x$") == r"\$x\$"
     assert markdown_literal("[a](b)") == r"\[a\]\(b\)"
+
+
+def test_a_servers_message_keeps_its_spaces_and_cannot_become_markdown():
+    from ui.text import markdown_text
+
+    message = "the server at 127.0.0.1:8000 said [click](javascript:alert(1)) **now**\nand <b>more</b>"
+    shown = markdown_text(message)
+    assert "␣" not in shown and "\n" not in shown
+    assert re.sub(r"\\(.)", r"\1", shown) == message.replace("\n", " ")  # what the reader sees: the words as sent
+    assert "](" not in shown and "**" not in shown and "<b>" not in shown
