@@ -346,7 +346,7 @@ def linked_captions() -> str | None:
 
 def keep_captions_in_link(captions: str, defaults: str) -> None:
     """Edited captions go into the link (the photos' own captions are the default, left out)."""
-    if captions != defaults and len(captions) <= MAX_LABEL_LIST_CHARS:
+    if captions != defaults:
         if st.query_params.get("captions") != captions:
             st.query_params["captions"] = captions
     elif "captions" in st.query_params:

@@ -69,7 +69,7 @@ from ui.generation_charts import (
 )
 from ui.lecture import more_controls, page_lead
 from ui.engine_wait import HIDE_STREAMLIT_STOP, model_requests, still_connected
-from ui.generation_server import generator_for, report_server_failure, report_server_failure_now
+from ui.generation_server import generator_for, report_server_failure
 from ui.text import markdown_text, show_tokens, visible_token
 from ui.share import run_from_link
 from ui.url_state import UrlState
@@ -253,7 +253,7 @@ def stream_into(
     except GenerationServerError as error:
         # The tokens so far are kept; the page is drawn again with this app's engine, which the next Generate uses
         # until the server answers again.
-        report_server_failure(generator, str(error))
+        report_server_failure(str(error))
         live["server_error"] = str(error)
     finally:
         stream.close()
@@ -704,7 +704,7 @@ def page() -> None:
     except GenerationServerError as error:
         # The server failed between two checks (a score, a next-token reading): say so, and draw the page again
         # with this app's own engine; the watch remembers the failure, so this cannot loop.
-        report_server_failure_now(str(error))
+        report_server_failure(str(error))
         st.rerun()
 
 

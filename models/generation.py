@@ -69,7 +69,6 @@ class InProcessGenerator:
 
     runs_here = True
     has_whole_distribution = True
-    has_filtered_probabilities = True
 
     @property
     def tokenizer(self):

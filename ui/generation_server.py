@@ -101,7 +101,7 @@ class ServerWatch:
     def report_failure(self, server: GenerationServer, problem: str) -> None:
         """A request failed in use (the server went down mid-generation): generate in-process for a while."""
         with self._lock:
-            self._seen = _Seen(ServerCheck(server, (), {}, problem, 0.0), time.monotonic(), {})
+            self._seen = _Seen(ServerCheck(server, (), {}, problem), time.monotonic(), {})
 
     def forget(self) -> None:
         with self._lock:
@@ -158,13 +158,8 @@ def show_fallback(notices, problem: str) -> None:
         st.button("Retry the generation server", icon="🔄", key="gen__retry_server", on_click=retry_server)
 
 
-def report_server_failure(generator: Generator, problem: str) -> None:
-    if isinstance(generator, RemoteGenerator):
-        server_watch().report_failure(generator.server, problem)
-
-
-def report_server_failure_now(problem: str) -> None:
-    """A failure outside a generation (the page does not hold the generator there): the configured server."""
+def report_server_failure(problem: str) -> None:
+    """A request to the server failed in use (mid-generation, or a score): the class generates here for a while."""
     server, _ = configured_server()
     if server is not None:
         server_watch().report_failure(server, problem)

@@ -204,6 +204,10 @@ def test_a_malformed_url_is_refused_with_an_example():
     server = parse_server("https://gen.example.org/v1/", "secret")
     assert server.base == "https://gen.example.org"
     assert "secret" not in repr(server)  # the key never reaches a log line or the page
+    with pytest.raises(ValueError):
+        parse_server("http://gpu-1:eighty/v1")
+    # A password written into the URL is sent to the server, never shown: the page names host and port only.
+    assert parse_server("http://teacher:hunter2@gpu-1:8000/v1").host == "gpu-1:8000"
 
 
 def test_nothing_listening_is_reported_as_unreachable():
@@ -307,6 +311,12 @@ def test_a_server_with_the_right_model_passes_and_its_shorter_context_is_kept(fa
     watch = ServerWatch()
     assert watch.problem(parse_server(fake.url), tiny_gpt2.entry, tiny_gpt2.tokenizer) is None
     assert watch.context_length(tiny_gpt2.entry) == 512
+
+
+def test_a_model_list_with_garbage_in_it_is_a_problem_not_a_crash(fake_server):
+    fake = fake_server({"/v1/models": (200, {"data": [{"id": "gpt2", "max_model_len": "lots"}]})})
+    check = check_server(parse_server(fake.url))
+    assert "did not answer as an OpenAI-compatible server" in check.problem
 
 
 def test_a_refused_key_is_named(fake_server):
