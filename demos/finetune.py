@@ -26,6 +26,7 @@ from ui.url_state import UrlState
 MODEL_KEY = "all-minilm-l6-v2"
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0, 10.0)
 SWEEP_SIZES = (4, 8, 16, 32)
+LORA_RANKS = [1, 2, 4, 8, 16, 32]  # the ranks a student picks from (the settings allow up to 64)
 WATCH_KEY = "ft__watching"  # the settings whose run this session is watching
 STOPPED_KEY = "ft__stopped"  # (settings, epochs seen) of the run this session stopped
 
@@ -124,7 +125,7 @@ def settings_section(url: UrlState, layers: int) -> FinetuneSettings | None:
             key=url.int("top", min(defaults.top_layers, layers), 1, layers),
         )
         lora_rank = rank_column.select_slider(
-            "LoRA rank r", [1, 2, 4, 8, 16, 32], key=url.choice("rank", defaults.lora_rank, [1, 2, 4, 8, 16, 32])
+            "LoRA rank r", LORA_RANKS, key=url.choice("rank", defaults.lora_rank, LORA_RANKS)
         )
         seed = seed_column.number_input(
             "Seed",
