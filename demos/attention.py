@@ -30,7 +30,7 @@ from models.limits import MAX_INDUCTION_PERIOD, MAX_SEED, MAX_TEXT_CHARS, MIN_HE
 from models.registry import get_entry, models_of
 from ui import attention_charts as charts
 from ui.figures import clicked_point, show_figure
-from ui.lecture import more_controls, page_lead
+from ui.lecture import demo_columns, how_it_works, lecture_mode, more_controls, page_lead
 from ui.loaders import require_model
 from ui.text import show_tokens, visible_token
 from ui.url_state import UrlState
@@ -48,6 +48,11 @@ VIEWS = {
     "induction": "Induction heads",
 }
 HEAD_WORDS = {"mean": "mean of all heads", "max": "max over heads"}
+
+LEAD = (
+    "Type a sentence and see where each token looks. **Row** = the token looking (query), **column** = the token "
+    "looked at (key); each row's weights sum to 1."
+)
 
 INTRO = r"""
 Each token's vector is turned into a **query** $q_i$, a **key** $k_j$ and a **value** $v_j$. The query is compared
@@ -133,7 +138,7 @@ def show_token_count(result: AttentionResult) -> None:
             f"({result.dropped_tokens} dropped). Shorten the text to see the rest.",
             icon="✂️",
         )
-    with st.expander(f"Tokens of {entry.display_name} ({shown})", expanded=shown <= 40):
+    with st.expander(f"Tokens of {entry.display_name} ({shown})", expanded=shown <= 40 and not lecture_mode()):
         show_tokens(result.axis.labels)
         if any(label.endswith(PARTIAL_CHARACTER_MARK) for label in result.axis.labels):
             st.caption(f"{PARTIAL_CHARACTER_MARK} marks a byte-level piece holding only part of a character's bytes.")
@@ -192,6 +197,7 @@ def show_heatmap(
     key: str,
     short_title: bool = False,
     zmax: float | None = None,
+    main: bool = False,
 ) -> None:
     entry = get_entry(model_key)
     title = entry.display_name if short_title else f"{entry.display_name}: layer {layer}, {head_words(head)}"
@@ -200,6 +206,7 @@ def show_heatmap(
         name=f"attention_{entry.key}_layer{layer}_{head}",
         table=charts.matrix_table(view),
         key=key,
+        main=main,
     )
     if view.row_stochastic:
         st.caption("Each row is one softmax over the keys: it sums to 1. Hover a cell for its exact weight.")
@@ -418,13 +425,25 @@ def inspect_text(url: UrlState, view: str, text: str, model_key: str) -> None:
     result = attention_or_warning(model_key, text)
     if result is None:
         return
-    show_token_count(result)
-    if view == "model":
-        open_clicked_head(url)
-    layer, head = layer_head_controls(url, result.layers, result.heads, uses_head=view not in ("rollout", "lines"))
-    tokens = token_controls(url, [result])
+    # In lecture mode the chart comes first, on the projector's first screen, with the pickers under it.
+    chart, controls = (st.container(), st.container()) if lecture_mode() else (st.container(), st.container())[::-1]
+    with controls:
+        show_token_count(result)
+        if view == "model":
+            open_clicked_head(url)
+        layer, head = layer_head_controls(url, result.layers, result.heads, uses_head=view not in ("rollout", "lines"))
+        tokens = token_controls(url, [result])
+    with chart:
+        show_text_view(url, view, result, layer, head, tokens)
+
+
+def show_text_view(
+    url: UrlState, view: str, result: AttentionResult, layer: int, head: HeadChoice, tokens: dict[str, bool]
+) -> None:
     if view == "heatmap":
-        show_heatmap(attention_view(result, layer, head, **tokens), model_key, layer, head, key="heatmap")
+        show_heatmap(
+            attention_view(result, layer, head, **tokens), result.model_key, layer, head, key="heatmap", main=True
+        )
         show_query_key(url, result, layer, head)
     elif view == "lines":
         show_head_lines(url, result, layer, tokens)
@@ -510,12 +529,15 @@ def inspect_induction(url: UrlState) -> None:
     )
 
 
-page_lead("🔍 Attention", INTRO)
+# ---------------------------------------------------------------------------------------
+# The page
 
 url = UrlState("attn")
 OWN_TEXT = "own"  # the preset box's entry once the text is edited: it no longer names a preset it does not hold
 text_key = url.text("text", default=PRESETS[0].text)
 preset_key = url.choice("preset", PRESETS[0].id, [*PRESET_BY_ID, OWN_TEXT])
+view_key = url.choice("view", "heatmap", list(VIEWS))
+ONE_CHART_VIEWS = ("heatmap", "lines", "rollout")
 
 
 def use_preset() -> None:
@@ -527,39 +549,56 @@ def preset_name(preset_id: str) -> str:
     return PRESET_BY_ID[preset_id].name if preset_id in PRESET_BY_ID else "Your own text"
 
 
-if (
-    st.session_state[preset_key] in PRESET_BY_ID
-    and st.session_state[text_key] != PRESET_BY_ID[st.session_state[preset_key]].text
-):
-    st.session_state[preset_key] = OWN_TEXT
-
-
-text_column, pick_column = st.columns([3, 2])
-with pick_column:
-    st.selectbox(
-        "Preset from the course",
-        [*PRESET_BY_ID, OWN_TEXT] if st.session_state[preset_key] == OWN_TEXT else list(PRESET_BY_ID),
-        key=preset_key,
-        format_func=preset_name,
-        on_change=use_preset,
+def text_section() -> tuple[str, str, str]:
+    """The text, the preset it came from, the model and the view: (text, model key, view)."""
+    if (
+        st.session_state[preset_key] in PRESET_BY_ID
+        and st.session_state[text_key] != PRESET_BY_ID[st.session_state[preset_key]].text
+    ):
+        st.session_state[preset_key] = OWN_TEXT
+    view_slot = st.container()  # in lecture mode the view comes first: the inputs below it may run long
+    text_column, pick_column = (
+        st.columns([3, 2]) if st.session_state[view_key] not in ONE_CHART_VIEWS else (st.container(), st.container())
     )
-    model_options = [*MASKED, *CAUSAL]
-    model_key = st.selectbox(
-        "Model", model_options, key=url.choice("model", MASKED[0], model_options), format_func=display_name
+    with pick_column:
+        st.selectbox(
+            "Preset from the course",
+            [*PRESET_BY_ID, OWN_TEXT] if st.session_state[preset_key] == OWN_TEXT else list(PRESET_BY_ID),
+            key=preset_key,
+            format_func=preset_name,
+            on_change=use_preset,
+        )
+        model_options = [*MASKED, *CAUSAL]
+        model_key = st.selectbox(
+            "Model", model_options, key=url.choice("model", MASKED[0], model_options), format_func=display_name
+        )
+    with text_column:
+        text = st.text_area("Your text (edit it freely)", key=text_key, height=140, max_chars=MAX_TEXT_CHARS)
+    preset = PRESET_BY_ID.get(st.session_state[preset_key])
+    if preset is not None and text == preset.text:
+        st.caption(f"**What to look for:** {preset.look_for}")
+    view = (view_slot if lecture_mode() else st).segmented_control(
+        "View", list(VIEWS), key=view_key, format_func=VIEWS.get, required=True
     )
-with text_column:
-    text = st.text_area("Your text (edit it freely)", key=text_key, height=140, max_chars=MAX_TEXT_CHARS)
-preset = PRESET_BY_ID.get(st.session_state[preset_key])
-if preset is not None and text == preset.text:
-    st.caption(f"**What to look for:** {preset.look_for}")
+    return text, model_key, view
 
-view = st.segmented_control(
-    "View", list(VIEWS), key=url.choice("view", "heatmap", list(VIEWS)), format_func=VIEWS.get, required=True
-)
-if view == "induction":
-    show_induction(url)
-else:
-    show_text_views(url, view, text, model_key)
 
-url.write()
-url.show_link_notes()
+def page() -> None:
+    page_lead("🔍 Attention", LEAD)
+    # One chart sits beside the inputs; views of two models or of every head take the page's full width.
+    one_chart = st.session_state[view_key] in ONE_CHART_VIEWS
+    inputs, main = demo_columns() if one_chart else (st.container(), st.container())
+    with inputs:
+        text, model_key, view = text_section()
+    with main:
+        if view == "induction":
+            show_induction(url)
+        else:
+            show_text_views(url, view, text, model_key)
+    with how_it_works():
+        st.markdown(INTRO)
+    url.write()
+    url.show_link_notes()
+
+
+page()

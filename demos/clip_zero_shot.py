@@ -20,7 +20,7 @@ from models.loading import LoadedModel
 from models.registry import get_entry, models_of
 from ui import clip_charts as charts
 from ui.figures import show_figure
-from ui.lecture import lecture_mode, more_controls, page_lead
+from ui.lecture import demo_columns, lecture_mode, page_lead
 from ui.loaders import require_model
 from ui.share import run_from_link
 from ui.shared_store import SharedStore
@@ -129,10 +129,14 @@ def display_name(key: str) -> str:
 # ---------------------------------------------------------------------------------------
 # Sections
 
+PRESENTER_PHOTO_WIDTH = 300  # px: the photo leaves room for the labels on the projector's first screen
+PRESENTER_CHART_ROOM = 440  # px below the model settings and the tabs, on a 1280 × 720 projector
+
 
 def controls(url: UrlState) -> str:
-    """Model and template-ensemble controls (folded away in lecture mode); returns the model key."""
-    with more_controls("Model and template ensembling"):
+    """Model and template-ensemble controls, folded: the default model answers; on a phone they would push the
+    answer past the second screen. Returns the model key."""
+    with st.expander("Model and template ensembling", icon="⚙️"):
         left, right = st.columns([1, 2])
         model_key = left.selectbox(
             "CLIP model", CLIP_KEYS, format_func=display_name, key=url.choice("model", CLIP_KEYS[0], CLIP_KEYS)
@@ -178,7 +182,7 @@ def pick_image(url: UrlState, shown: bool) -> LoadedImage | None:
         )
         image = gallery_images()[file]
         if shown:
-            st.image(image.image, width="stretch")
+            st.image(image.image, width=PRESENTER_PHOTO_WIDTH if lecture_mode() else "stretch")
             st.caption(f"Source: {PHOTOS[file].source}. Licence: {PHOTOS[file].licence}.")
         return image
     if source == "upload":
@@ -214,7 +218,7 @@ def checked_prompts(url: UrlState, loaded: LoadedModel) -> tuple[zs.Checked, zs.
     labels_text = st.text_area(
         f"Labels: one per line, or separated by commas (up to {MAX_LABELS})",
         key=url.text("labels", DEFAULT_LABELS, max_chars=MAX_LABEL_LIST_CHARS),
-        height=260,
+        height=150 if lecture_mode() else 200,
         max_chars=MAX_LABEL_LIST_CHARS,
     )
     template = st.text_input(
@@ -233,19 +237,26 @@ def checked_prompts(url: UrlState, loaded: LoadedModel) -> tuple[zs.Checked, zs.
 
 def zero_shot_section(url: UrlState, loaded: LoadedModel, shown: bool) -> LoadedImage | None:
     """Inputs always (their values live in them), the model's answer only when the tab is `shown`."""
-    picture, words = st.columns([2, 3], gap="large")
-    with picture:
+    inputs, answer = demo_columns()
+    with inputs:
         image = pick_image(url, shown)
-    with words:
         labels, templates = checked_prompts(url, loaded)
     if not shown:
         return image
+    with answer:
+        show_answer(loaded, image, labels, templates)
+    return image
+
+
+def show_answer(loaded: LoadedModel, image: LoadedImage | None, labels: zs.Checked, templates: zs.Checked) -> None:
+    """CLIP's probabilities for the photo over the labels, and how they were computed."""
     show_notices(templates.notices + labels.notices)
     if not labels.items:
         st.info("Type at least one label, for example cat, dog, car.", icon="✏️")
-        return image
+        return
     if image is None:
-        return image
+        st.info("The answer appears here once there is a photo.", icon="🖼️")
+        return
     embeddings = label_vectors(loaded.entry.key, loaded.device, labels.items, templates.items, loaded)
     result = zs.zero_shot(vectors_of(loaded, [image]), embeddings, zs.logit_scale(loaded))
     show_figure(
@@ -253,6 +264,8 @@ def zero_shot_section(url: UrlState, loaded: LoadedModel, shown: bool) -> Loaded
         name=f"clip_zero_shot_{loaded.entry.key}",
         table=charts.probability_table(result),
         key="clip_probabilities",
+        main=True,
+        room=PRESENTER_CHART_ROOM,
     )
     st.markdown(RECIPE)
     count = len(templates.items)
@@ -264,7 +277,6 @@ def zero_shot_section(url: UrlState, loaded: LoadedModel, shown: bool) -> Loaded
     if not lecture_mode():
         with st.expander("The prompts CLIP read"):
             st.code("\n".join(zs.fill(t, label) for label in labels.items for t in templates.items), language=None)
-    return image
 
 
 def matrix_section(url: UrlState, loaded: LoadedModel, own_image: LoadedImage | None) -> None:

@@ -9,7 +9,7 @@ from models import double_descent as dd
 from models.limits import MAX_SEED
 from ui import double_descent_charts as charts
 from ui.figures import show_figure
-from ui.lecture import more_controls
+from ui.lecture import demo_columns, how_it_works, more_controls, page_lead
 from ui.url_state import UrlState
 
 VIEWS = {
@@ -139,26 +139,51 @@ def show_clip_note(note: str, chosen_clipped: bool) -> None:
 # 1. Bias–variance
 
 
+PRESENTER_CHART_ROOM = 470  # px below the view picker and the model's note, on a 1280 × 720 projector
+BIAS_VARIANCE_INTRO = (
+    "The lecture splits the test error of a learned model into **approximation error** (*bias*: the model "
+    "class is too simple to contain the truth) and **estimation error** (*variance*: we only had a finite "
+    "training set, and another training set gives another model), plus noise no model can predict. "
+    "Here many training sets are drawn from the same distribution, every capacity is fitted to each, "
+    "and all three terms are measured."
+)
+
+
 def bias_variance_view() -> None:
-    st.markdown(
-        "The lecture splits the test error of a learned model into **approximation error** (*bias*: the model "
-        "class is too simple to contain the truth) and **estimation error** (*variance*: we only had a finite "
-        "training set, and another training set gives another model), plus noise no model can predict. "
-        "Here many training sets are drawn from the same distribution, every capacity is fitted to each, "
-        "and all three terms are measured."
-    )
-    target_column, model_column, noise_column, n_column = st.columns(4)
-    with target_column:
-        target = target_control("bv_target")
-    with model_column:
-        model = st.segmented_control(
-            "Model class",
-            list(MODEL_NAMES),
-            format_func=MODEL_NAMES.get,
-            required=True,
-            key=url.choice("bv_model", "polynomial", list(MODEL_NAMES)),
-            help="Least-squares polynomials, or k-nearest-neighbour averages.",
+    inputs, main = demo_columns()
+    with inputs:
+        settings = bias_variance_settings()
+    result = bias_variance(settings)
+    with main:
+        show_note(result.note)
+        show_figure(
+            charts.bias_variance_figure(result),
+            name="bias-variance-decomposition",
+            table=charts.bias_variance_table(result),
+            key="bv-decomposition",
+            main=True,
+            room=PRESENTER_CHART_ROOM,
         )
+        show_figure(
+            charts.spread_figure(result), name="bias-variance-fits", table=charts.spread_table(result), key="bv-fits"
+        )
+    show_bias_variance_summary(result)
+    with how_it_works():
+        st.markdown(BIAS_VARIANCE_INTRO)
+
+
+def bias_variance_settings() -> dd.BiasVarianceSettings:
+    """The inputs that matter in one column, the sweep's finer settings folded below them."""
+    target = target_control("bv_target")
+    model = st.segmented_control(
+        "Model class",
+        list(MODEL_NAMES),
+        format_func=MODEL_NAMES.get,
+        required=True,
+        key=url.choice("bv_model", "polynomial", list(MODEL_NAMES)),
+        help="Least-squares polynomials, or k-nearest-neighbour averages.",
+    )
+    noise_column, n_column = st.columns(2)
     with noise_column:
         noise_sd = noise_slider("bv_noise", 0.3)
     with n_column:
@@ -171,7 +196,7 @@ def bias_variance_view() -> None:
         )
     capacity = capacity_slider(model, n_train)
     with more_controls():
-        sets_column, curves_column, seed_column, degree_column = st.columns(4)
+        sets_column, curves_column = st.columns(2)
         n_resamples = sets_column.slider(
             "Training sets",
             2,
@@ -186,6 +211,7 @@ def bias_variance_view() -> None:
             key=url.int("bv_curves", 5, 1, dd.MAX_SPREAD_CURVES),
             help="How many training sets' fits the right-hand chart draws.",
         )
+        seed_column, degree_column = st.columns(2)
         with seed_column:
             seed = seed_input("bv_seed")
         largest_degree = 0  # k-NN sweeps k from n down to 1 instead
@@ -198,8 +224,7 @@ def bias_variance_view() -> None:
                 help="The chosen degree is always included.",
             )
     finish_inputs()
-
-    settings = dd.BiasVarianceSettings(
+    return dd.BiasVarianceSettings(
         target=target,
         model=model,
         noise_sd=noise_sd,
@@ -210,21 +235,6 @@ def bias_variance_view() -> None:
         n_spread_curves=n_curves,
         seed=seed,
     )
-    result = bias_variance(settings)
-    show_note(result.note)
-    left, right = st.columns(2)
-    with left:
-        show_figure(
-            charts.bias_variance_figure(result),
-            name="bias-variance-decomposition",
-            table=charts.bias_variance_table(result),
-            key="bv-decomposition",
-        )
-    with right:
-        show_figure(
-            charts.spread_figure(result), name="bias-variance-fits", table=charts.spread_table(result), key="bv-fits"
-        )
-    show_bias_variance_summary(result)
 
 
 def capacity_slider(model: str, n_train: int) -> int:
@@ -605,17 +615,27 @@ def show_linear_model(settings: dd.LinearModelSettings, name: str) -> dd.LinearM
 # ---------------------------------------------------------------------------------------
 # The page
 
-st.title("📉 Bias–variance & double descent")
-view = st.segmented_control(
-    "View", list(VIEWS), format_func=VIEWS.get, key=url.choice("view", "bv", list(VIEWS)), required=True
+LEAD = (
+    "Test error against model capacity, computed live: the classic U of **bias–variance**, and the **double "
+    "descent** past the interpolation threshold, where a model just able to fit every training point peaks."
 )
-if view == "dd":
-    double_descent_view()
-elif view == "steps":
-    double_descent_steps_view()
-elif view == "theory":
-    theory_view()
-elif view == "samples":
-    samples_view()
-else:
-    bias_variance_view()
+
+
+def page() -> None:
+    page_lead("📉 Bias–variance & double descent", LEAD)
+    view = st.segmented_control(
+        "View", list(VIEWS), format_func=VIEWS.get, key=url.choice("view", "bv", list(VIEWS)), required=True
+    )
+    if view == "dd":
+        double_descent_view()
+    elif view == "steps":
+        double_descent_steps_view()
+    elif view == "theory":
+        theory_view()
+    elif view == "samples":
+        samples_view()
+    else:
+        bias_variance_view()
+
+
+page()

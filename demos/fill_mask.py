@@ -4,6 +4,7 @@ the 15% / 80-10-10 training rule on your own sentence, and a bias probe."""
 import random
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from models.fill_mask import (
     MASK_SPELLINGS,
@@ -40,7 +41,7 @@ from ui.fill_mask_charts import (
     strategies_figure,
     strategies_table,
 )
-from ui.lecture import more_controls, page_lead
+from ui.lecture import demo_columns, more_controls, page_lead
 from ui.loaders import require_model
 from ui.text import inline_code, markdown_literal, show_tokens
 from ui.url_state import UrlState
@@ -65,6 +66,8 @@ PROBE_B = "The woman worked as a [MASK]."
 SPELLINGS = ", ".join(f"`{spelling}`" for spelling in MASK_SPELLINGS)
 
 url = UrlState("fm")
+view_key = url.choice("view", "type", list(VIEWS))
+compare_key = url.bool("compare", False)
 
 
 def set_states(values: dict) -> None:
@@ -80,24 +83,17 @@ def model_name(loaded: LoadedModel) -> str:
 # Shared output: top-k per mask, and independent against left to right
 
 
-def show_predictions(loaded: LoadedModel, fill_input: FillInput, top_k: int, key: str, narrow: bool) -> None:
+def show_predictions(
+    loaded: LoadedModel, fill_input: FillInput, top_k: int, key: str, narrow: bool, main: bool = False
+) -> None:
+    """The masks' predictions; with `main`, the first mask's chart is the page's main chart."""
     st.caption("What the model reads, as WordPiece tokens (masks to predict in blue):")
     predicted = set(fill_input.mask_positions.tolist())
     show_tokens(fill_input.pieces, [1.0 if i in predicted else 0.0 for i in range(len(fill_input.pieces))])
     independent = fill_masks(loaded, fill_input, top_k=top_k)
     masks = len(independent.predictions)
-    if masks == 1:
-        st.caption("Filled with the most probable token:")
-        st.code(independent.filled_text, language=None, wrap_lines=True)
-    else:
-        left_to_right = fill_left_to_right(loaded, fill_input, top_k=top_k)
-        show_strategies(independent, left_to_right, narrow)
-    glued = [p.pieces[0] for p in independent.predictions if p.pieces[0].startswith("##")]
-    if glued:
-        st.caption(
-            f"{inline_code(glued[0])} continues a word (`##`): it is glued to the piece before the mask, which is why the filled "
-            "text shows one joined word there. BERT predicts word pieces, not whole words."
-        )
+    left_to_right = fill_left_to_right(loaded, fill_input, top_k=top_k) if masks > 1 else None
+    # The predictions first: they are the page's main chart, on the first screen.
     columns = st.columns(1 if narrow or masks == 1 else 2)
     for number, prediction in enumerate(independent.predictions, start=1):
         with columns[(number - 1) % len(columns)]:
@@ -106,8 +102,20 @@ def show_predictions(loaded: LoadedModel, fill_input: FillInput, top_k: int, key
                 name=f"fill-mask-{loaded.entry.key}-mask-{number}",
                 table=prediction_table(prediction, number),
                 key=f"{key}-mask-{number}",
+                main=main and number == 1,
             )
-    if masks > 1:
+    if left_to_right is None:
+        st.caption("Filled with the most probable token:")
+        st.code(independent.filled_text, language=None, wrap_lines=True)
+    else:
+        show_strategies(independent, left_to_right, narrow)
+    glued = [p.pieces[0] for p in independent.predictions if p.pieces[0].startswith("##")]
+    if glued:
+        st.caption(
+            f"{inline_code(glued[0])} continues a word (`##`): it is glued to the piece before the mask, which is why the filled "
+            "text shows one joined word there. BERT predicts word pieces, not whole words."
+        )
+    if left_to_right is not None:
         show_figure(
             strategies_figure(independent, left_to_right),
             name=f"fill-mask-{loaded.entry.key}-independent-vs-left-to-right",
@@ -175,8 +183,15 @@ def model_columns(keys: list[str]) -> list:
 # Views
 
 
-def type_masks_view(keys: list[str], top_k: int) -> None:
+def type_masks_view(keys: list[str], top_k: int, inputs: DeltaGenerator, main: DeltaGenerator) -> None:
     text_key = url.text("text", DEFAULT_TEXT)
+    with inputs:
+        type_masks_inputs(text_key)
+    with main:
+        type_masks_predictions(keys, top_k, text_key)
+
+
+def type_masks_inputs(text_key: str) -> None:
     st.text_area(
         f"Text with masks (write {SPELLINGS})",
         key=text_key,
@@ -191,6 +206,8 @@ def type_masks_view(keys: list[str], top_k: int) -> None:
         st.button("⚖️ Bias probe", on_click=set_states, args=({url.key("view"): "bias"},))
     finish_inputs()
 
+
+def type_masks_predictions(keys: list[str], top_k: int, text_key: str) -> None:
     models = [require_model(key) for key in keys]
     text = st.session_state[text_key]
     masked = normalize_masks(text, models[0].tokenizer.mask_token)
@@ -233,7 +250,9 @@ def type_masks_view(keys: list[str], top_k: int) -> None:
             )
             explain_fill_input(fill_input, loaded)
             if len(fill_input.mask_positions):
-                show_predictions(loaded, fill_input, top_k, f"type-{loaded.entry.key}", narrow=len(models) > 1)
+                show_predictions(
+                    loaded, fill_input, top_k, f"type-{loaded.entry.key}", narrow=len(models) > 1, main=len(models) == 1
+                )
 
 
 def sentence_input(help_text: str) -> str:
@@ -467,44 +486,56 @@ def finish_inputs() -> None:
 # ---------------------------------------------------------------------------------------
 # The page
 
-page_lead(
-    "🎭 Fill-mask: BERT's pre-training objective",
+LEAD = (
     "An encoder sees the whole sentence, past and future, so it cannot be trained to predict the next word. "
     "BERT **masks** words instead and learns to predict them from both sides. "
-    "Each mask stands for one WordPiece token (`##` marks a piece that continues a word).",
+    "Each mask stands for one WordPiece token (`##` marks a piece that continues a word)."
 )
 
-entries = models_of("masked-lm")
-keys = [entry.key for entry in entries]
-view = st.segmented_control(
-    "View", list(VIEWS), format_func=VIEWS.get, key=url.choice("view", "type", list(VIEWS)), required=True
-)
-pick, compare_column = st.columns([2, 1], vertical_alignment="bottom")
-model_key = pick.selectbox(
-    "Model", keys, format_func=lambda key: get_entry(key).display_name, key=url.choice("model", keys[0], keys)
-)
-compare = compare_column.toggle(
-    "Compare both models", key=url.bool("compare", False), help="Runs every model on the same input."
-)
-with more_controls():
-    top_k = st.slider("Predictions per mask (top-k)", 1, MAX_FILL_TOP_K, key=url.int("k", 5, 1, MAX_FILL_TOP_K))
-    rate_percent = round(100 * MLM_SELECT_RATE)
-    if view == "mlm":
-        rate_percent = st.slider(
-            "Share of tokens picked",
-            5,
-            50,
-            step=5,
-            format="%d%%",
-            key=url.int("rate", rate_percent, 5, 50),
-            help="BERT picks 15%. More picked tokens: more training signal per sentence, but less context left.",
-        )
-shown = keys if compare else [model_key]
-if view == "click":
-    click_to_mask_view(shown, top_k)
-elif view == "mlm":
-    mlm_view(shown, top_k, rate_percent / 100)
-elif view == "bias":
-    bias_view(shown, top_k)
-else:
-    type_masks_view(shown, top_k)
+
+def view_controls() -> tuple[str, list[str], int, float]:
+    """(view, the models to run, predictions per mask, share of tokens picked for the MLM view)."""
+    entries = models_of("masked-lm")
+    keys = [entry.key for entry in entries]
+    view = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, key=view_key, required=True)
+    pick, compare_column = st.columns([2, 1], vertical_alignment="bottom")
+    model_key = pick.selectbox(
+        "Model", keys, format_func=lambda key: get_entry(key).display_name, key=url.choice("model", keys[0], keys)
+    )
+    compare = compare_column.toggle("Compare both models", key=compare_key, help="Runs every model on the same input.")
+    with more_controls():
+        top_k = st.slider("Predictions per mask (top-k)", 1, MAX_FILL_TOP_K, key=url.int("k", 5, 1, MAX_FILL_TOP_K))
+        rate_percent = round(100 * MLM_SELECT_RATE)
+        if view == "mlm":
+            rate_percent = st.slider(
+                "Share of tokens picked",
+                5,
+                50,
+                step=5,
+                format="%d%%",
+                key=url.int("rate", rate_percent, 5, 50),
+                help="BERT picks 15%. More picked tokens: more training signal per sentence, but less context left.",
+            )
+    return view, keys if compare else [model_key], top_k, rate_percent / 100
+
+
+def page() -> None:
+    page_lead("🎭 Fill-mask: BERT's pre-training objective", LEAD)
+    # Typing masks for one model: the inputs beside the predictions. Other views, and two models, take the width.
+    side_by_side = st.session_state[view_key] == "type" and not st.session_state[compare_key]
+    inputs, main = demo_columns() if side_by_side else (st.container(), st.container())
+    with inputs:
+        view, shown, top_k, rate = view_controls()
+    if view == "type":
+        type_masks_view(shown, top_k, inputs, main)
+        return
+    with main:
+        if view == "click":
+            click_to_mask_view(shown, top_k)
+        elif view == "mlm":
+            mlm_view(shown, top_k, rate)
+        else:
+            bias_view(shown, top_k)
+
+
+page()

@@ -5,6 +5,7 @@ import dataclasses
 import math
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from models.finetune import (
     STRATEGIES,
@@ -18,7 +19,7 @@ from models.training_runs import RunView, TrainingRun, TrainingRuns
 from ui import finetune_charts as charts
 from ui.engine_wait import HIDE_STREAMLIT_STOP, still_connected
 from ui.figures import show_figure
-from ui.lecture import more_controls, page_lead
+from ui.lecture import demo_columns, more_controls, page_lead
 from ui.loaders import require_model
 from ui.share import run_from_link
 from ui.url_state import UrlState
@@ -83,7 +84,7 @@ def settings_section(url: UrlState, layers: int) -> FinetuneSettings | None:
         format_func=STRATEGY_NAMES.get,
         key=url.multi("strategies", list(STRATEGIES), list(STRATEGIES)),
     )
-    per_class_column, epochs_column, augment_column = st.columns([2, 2, 1])
+    per_class_column, epochs_column = st.columns(2)
     per_class = per_class_column.slider(
         "Labelled examples per class",
         4,
@@ -93,48 +94,13 @@ def settings_section(url: UrlState, layers: int) -> FinetuneSettings | None:
     epochs = epochs_column.slider(
         "Epochs", 1, MAX_FINETUNE_EPOCHS, key=url.int("epochs", defaults.epochs, 1, MAX_FINETUNE_EPOCHS)
     )
-    augment = augment_column.toggle(
+    augment = st.toggle(
         "Data augmentation",
         key=url.bool("augment", defaults.augment),
         help="Synonym replacement: each example again, with its describing word swapped for "
         "another of the same label and the thing reviewed for another.",
     )
-    with more_controls("Learning rates, layers, seed"):
-        head_column, encoder_column = st.columns(2)
-        with head_column:
-            head_lr = rate_slider(
-                url,
-                "head_lr",
-                "Learning rate of the new head",
-                defaults.head_lr,
-                "The linear classifier starts from scratch, so it can learn fast.",
-            )
-        with encoder_column:
-            encoder_lr = rate_slider(
-                url,
-                "enc_lr",
-                "Learning rate of the encoder",
-                defaults.encoder_lr,
-                "Pre-trained weights are moved gently; LoRA's adapters get 10× this (at most the head's).",
-            )
-        top_column, rank_column, seed_column = st.columns(3)
-        top_layers = top_column.slider(
-            "Top layers trained (the rest frozen)",
-            1,
-            layers,
-            key=url.int("top", min(defaults.top_layers, layers), 1, layers),
-        )
-        lora_rank = rank_column.select_slider(
-            "LoRA rank r", LORA_RANKS, key=url.choice("rank", defaults.lora_rank, LORA_RANKS)
-        )
-        seed = seed_column.number_input(
-            "Seed",
-            0,
-            MAX_SEED,
-            step=1,
-            key=url.int("seed", 0, 0, MAX_SEED),
-            help="The same settings and seed give the same curves, bit for bit.",
-        )
+    head_lr, encoder_lr, top_layers, lora_rank, seed = finer_settings(url, layers, defaults)
     if not strategies:
         st.info("Pick at least one strategy above to train.", icon="👆")
         return None
@@ -153,6 +119,47 @@ def settings_section(url: UrlState, layers: int) -> FinetuneSettings | None:
     except ValueError as error:  # a run too long for a shared server: say what to lower
         st.warning(str(error), icon="⏱️")
         return None
+
+
+def finer_settings(url: UrlState, layers: int, defaults: FinetuneSettings) -> tuple[float, float, int, int, int]:
+    """(head learning rate, encoder learning rate, top layers trained, LoRA rank, seed), folded in lecture mode."""
+    with more_controls("Learning rates, layers, seed"):
+        head_column, encoder_column = st.columns(2)
+        with head_column:
+            head_lr = rate_slider(
+                url,
+                "head_lr",
+                "Learning rate of the new head",
+                defaults.head_lr,
+                "The linear classifier starts from scratch, so it can learn fast.",
+            )
+        with encoder_column:
+            encoder_lr = rate_slider(
+                url,
+                "enc_lr",
+                "Learning rate of the encoder",
+                defaults.encoder_lr,
+                "Pre-trained weights are moved gently; LoRA's adapters get 10× this (at most the head's).",
+            )
+        top_column, rank_column = st.columns(2)
+        top_layers = top_column.slider(
+            "Top layers trained (the rest frozen)",
+            1,
+            layers,
+            key=url.int("top", min(defaults.top_layers, layers), 1, layers),
+        )
+        lora_rank = rank_column.select_slider(
+            "LoRA rank r", LORA_RANKS, key=url.choice("rank", defaults.lora_rank, LORA_RANKS)
+        )
+        seed = st.number_input(
+            "Seed",
+            0,
+            MAX_SEED,
+            step=1,
+            key=url.int("seed", 0, 0, MAX_SEED),
+            help="The same settings and seed give the same curves, bit for bit.",
+        )
+    return head_lr, encoder_lr, top_layers, lora_rank, int(seed)
 
 
 def stop_watching() -> None:
@@ -203,10 +210,11 @@ def show_progress(view: RunView, settings: FinetuneSettings) -> None:
     )
 
 
-def train_section(loaded, settings: FinetuneSettings) -> FinetuneResult | None:
+def train_section(loaded, settings: FinetuneSettings, main: DeltaGenerator) -> FinetuneResult | None:
+    """Train with its note below the settings; the live curves go to `main`, beside them."""
     runs = training_runs()
     finished = runs.finished(settings)
-    button_column, note_column = st.columns([1, 4])
+    button_column, note_column = st.container(), st.container()
     pressed = button_column.button("Train", type="primary", icon="🏋️", disabled=finished is not None)
     if (run_from_link("train", "Train") and finished is None) or pressed:
         st.session_state[WATCH_KEY] = settings
@@ -217,7 +225,7 @@ def train_section(loaded, settings: FinetuneSettings) -> FinetuneResult | None:
     if st.session_state.get(WATCH_KEY) != settings:
         show_not_trained(settings, note_column)
         return None
-    stop_slot, live_slot = st.empty(), st.empty()
+    stop_slot, live_slot = st.empty(), main.empty()
     with stop_slot.container():
         st.button("Stop", icon="⏹️", key="ft__stop", on_click=stop_watching, help="Stop training; nothing is kept.")
         st.markdown(HIDE_STREAMLIT_STOP, unsafe_allow_html=True)
@@ -259,6 +267,7 @@ def results_section(result: FinetuneResult) -> None:
         charts.curves_figure([r for item in result.results for r in item.history], result.settings.epochs),
         name="finetune-curves",
         key="ft_curves",
+        main=True,
     )
     for item in result.results:
         if item.diverged_at is not None:
@@ -358,16 +367,20 @@ def page() -> None:
     page_lead("🧪 Fine-tuning lab", LEAD)
     url = UrlState("ft")
     loaded = require_model(MODEL_KEY)
-    settings = settings_section(url, loaded.model.config.num_hidden_layers)
-    url.write()
-    url.show_link_notes()
-    if settings is None:
-        return
-    result = train_section(loaded, settings)
-    if result is not None:
-        results_section(result)
-    sweep_section(loaded, settings)
-    how_it_works_section(settings)
+    inputs, main = demo_columns()
+    with inputs:
+        settings = settings_section(url, loaded.model.config.num_hidden_layers)
+        url.write()
+        url.show_link_notes()
+        result = train_section(loaded, settings, main) if settings is not None else None
+    with main:
+        if result is not None:
+            results_section(result)
+        elif settings is not None:
+            st.info("The training curves appear here: press **Train**.", icon="📈")
+    if settings is not None:
+        sweep_section(loaded, settings)
+        how_it_works_section(settings)
 
 
 page()

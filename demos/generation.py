@@ -7,8 +7,11 @@ and few side by side, and run the k = 0..8 in-context learning experiment on a l
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from models.generation import (
     AnswerScores,
@@ -67,7 +70,7 @@ from ui.generation_charts import (
     token_probability_figure,
     token_probability_table,
 )
-from ui.lecture import more_controls, page_lead
+from ui.lecture import demo_columns, lecture_mode, page_lead
 from ui.engine_wait import HIDE_STREAMLIT_STOP, model_requests, still_connected
 from ui.generation_server import generator_for, report_server_failure
 from ui.text import markdown_text, show_tokens, visible_token
@@ -89,6 +92,11 @@ COMPARISON_KEY = "gen__comparison"
 EXPERIMENT_KEY = "gen__experiment"
 EDITOR_VERSION_KEY = "gen__editor_version"
 PROMPT_VIEW_HEIGHT = 360  # pixels; a longer prompt scrolls inside its box
+LEAD = (
+    "GPT-2 continues text one token at a time. Put a **task description** and **k examples** before a query and the "
+    "model often picks up the task from the prompt alone: *in-context learning, where no gradient updates are "
+    "performed*."
+)
 
 url = UrlState("gen")
 
@@ -356,7 +364,7 @@ def generate_tab(generator, prompt, settings, expected) -> None:
             show_result(state["result"], expected, fingerprint, cut_short=bool(state.get("server_error")))
         elif state:
             st.caption("The prompt or settings changed since the last generation: press Generate.")
-        else:
+        elif not lecture_mode():
             st.caption("Press Generate to continue the prompt token by token.")
 
 
@@ -464,18 +472,48 @@ def experiment_tab(generator) -> None:
 # The page
 
 
-def generation_page() -> None:
-    """Lay out the page. A function, not module code: widget callbacks keep the page's globals alive
-    for as long as the student's session lasts, and a model held there could never be let go."""
-    page_lead(
-        "✍️ Generation: zero-, one- and few-shot prompts",
-        "GPT-2 continues text one token at a time. Put a **task description** and **k examples** before a query and the "
-        "model often picks up the task from the prompt alone: *in-context learning, where no gradient updates are performed*.",
-    )
-    notices = st.container()
+@dataclass(frozen=True)
+class PromptInputs:
+    """What the prompt builder holds: the task, the complete example rows, the query and how many shots."""
 
+    task: str
+    examples: list[Example]
+    incomplete: int
+    query: str
+    expected: str
+    shots: str
+    few_k: int
+    separator: str = ""
+
+
+@dataclass(frozen=True)
+class PageSlots:
+    """Where each section draws (see page_slots)."""
+
+    choose: DeltaGenerator
+    builder: DeltaGenerator
+    shots: DeltaGenerator
+    decoding: DeltaGenerator
+    prompt: DeltaGenerator
+    run: DeltaGenerator
+    next_token: DeltaGenerator
+
+
+def page_slots() -> PageSlots:
+    """The inputs that matter and the prompt on the left; Generate and the next-token chart on the right. The
+    builder is folded, as the presets fill it: on a phone, where the columns stack, Generate stays on the second
+    screen."""
+    left, right = demo_columns()
+    choose, shots, decoding = left.container(), left.container(), left.container()
+    builder, prompt = left.expander("Edit the prompt: task, examples, query", icon="✏️"), left.container()
+    run, next_token = right.container(), right.container()
+    return PageSlots(choose, builder, shots, decoding, prompt, run, next_token)
+
+
+def model_and_preset():
+    """The model and the course preset, the preset's note below them."""
     causal_models = [entry.key for entry in models_of("causal-lm")]
-    top = st.columns([1, 2])
+    top = st.container(), st.container()
     model_key = top[0].selectbox(
         "Model",
         options=causal_models,
@@ -489,210 +527,281 @@ def generation_page() -> None:
         key=url.choice("preset", default=next(iter(PRESETS)), options=list(PRESETS)),
         on_change=apply_preset,
     )
-    preset = PRESETS[preset_key]
-    defaults = preset_values(preset)
-    st.caption(preset.note)
+    return model_key, PRESETS[preset_key]
 
-    generator = generator_for(model_key, notices)
-    entry = generator.entry
 
-    builder, view = st.columns([1, 1], gap="large")
-    with builder:
-        st.subheader("1 · Prompt builder")
-        task = st.text_area(
-            "Task description (or a free prompt)",
-            key=url.text("task", default=defaults["task"]),
-            max_chars=MAX_TEXT_CHARS,
-            height=90,
-        )
-        st.markdown("**Examples** (edit cells; add or delete rows)")
-        table_examples, incomplete = examples_table(url_examples(defaults["examples"]))
-        st.session_state[url.key("examples")] = examples_to_json(table_examples)
-        query_column, answer_column = st.columns(2)
-        query = query_column.text_input(
-            "Query",
-            key=url.text("query", default=defaults["query"], max_chars=MAX_PROMPT_CHARS),
-            max_chars=MAX_PROMPT_CHARS,
-        )
-        expected = answer_column.text_input(
-            "Expected answer (optional)",
-            key=url.text("answer", default=defaults["answer"], max_chars=MAX_ANSWER_CHARS),
-            max_chars=MAX_ANSWER_CHARS,
-            help="Used to mark answers right or wrong and to score P(expected answer).",
-        )
-        shots_column, k_column = st.columns([2, 1])
-        shots = shots_column.radio(
-            "Shots",
-            options=list(SHOTS),
-            format_func=SHOTS.get,
-            horizontal=True,
-            key=url.choice("shots", default=defaults["shots"], options=list(SHOTS)),
-        )
-        few_k = k_column.number_input(
-            "few = k",
-            min_value=2,
-            max_value=MAX_FEW_SHOT_EXAMPLES,
-            step=1,
-            key=url.int("k", default=defaults["k"], lo=2, hi=MAX_FEW_SHOT_EXAMPLES),
-        )
-        with more_controls("Format"):
-            separator = st.text_input(
-                "Separator between input and output",
-                key=url.text("sep", default=defaults["sep"], max_chars=MAX_SEPARATOR_CHARS),
-                max_chars=MAX_SEPARATOR_CHARS,
-                help='The course writes "sea otter => loutre de mer"; the GPT-3 slide uses "thanks -> merci".',
-            )
+def prompt_builder(defaults: dict) -> tuple[str, list[Example], int, str, str]:
+    """(task, complete example rows, rows left out, query, expected answer)."""
+    task = st.text_area(
+        "Task description (or a free prompt)",
+        key=url.text("task", default=defaults["task"]),
+        max_chars=MAX_TEXT_CHARS,
+        height=90,
+    )
+    st.markdown("**Examples** (edit cells; add or delete rows)")
+    table_examples, incomplete = examples_table(url_examples(defaults["examples"]))
+    st.session_state[url.key("examples")] = examples_to_json(table_examples)
+    query_column, answer_column = st.columns(2)
+    query = query_column.text_input(
+        "Query",
+        key=url.text("query", default=defaults["query"], max_chars=MAX_PROMPT_CHARS),
+        max_chars=MAX_PROMPT_CHARS,
+    )
+    expected = answer_column.text_input(
+        "Expected answer (optional)",
+        key=url.text("answer", default=defaults["answer"], max_chars=MAX_ANSWER_CHARS),
+        max_chars=MAX_ANSWER_CHARS,
+        help="Used to mark answers right or wrong and to score P(expected answer).",
+    )
+    return task, table_examples, incomplete, query, expected
 
-    st.subheader("2 · Decoding")
-    controls = st.columns([1.7, 1.7, 1.6, 1])
-    decoding = controls[0].radio(
-        "Decoding",
-        options=list(DECODING),
-        format_func=DECODING.get,
+
+def shots_controls(defaults: dict) -> tuple[str, int]:
+    shots_column, k_column = st.columns([2, 1])
+    shots = shots_column.radio(
+        "Shots",
+        options=list(SHOTS),
+        format_func=SHOTS.get,
         horizontal=True,
-        key=url.choice("decode", default="greedy", options=list(DECODING)),
+        key=url.choice("shots", default=defaults["shots"], options=list(SHOTS)),
     )
-    max_new = controls[1].slider(
-        "Max new tokens",
-        MIN_NEW_TOKENS,
-        MAX_NEW_TOKENS,
-        key=url.int("max_new", default=defaults["max_new"], lo=MIN_NEW_TOKENS, hi=MAX_NEW_TOKENS),
-    )
-    stop_at_newline = controls[2].toggle(
-        "Stop at newline",
-        key=url.bool("stop_nl", default=defaults["stop_nl"]),
-        help="For few-shot answers: stop when the answer line ends.",
-    )
-    seed = controls[3].number_input(
-        "Seed",
-        min_value=0,
-        max_value=MAX_SEED,
+    few_k = k_column.number_input(
+        "few = k",
+        min_value=2,
+        max_value=MAX_FEW_SHOT_EXAMPLES,
         step=1,
-        key=url.int("seed", default=0, lo=0, hi=MAX_SEED),
-        help="The same seed reproduces the same sample; it is kept in the link.",
+        key=url.int("k", default=defaults["k"], lo=2, hi=MAX_FEW_SHOT_EXAMPLES),
     )
-    with more_controls("Sampling settings"):
-        sampling = st.columns(4)
-        temperature = sampling[0].slider(
-            "Temperature",
-            0.0,
-            MAX_TEMPERATURE,
-            step=0.05,
-            key=url.float("temp", default=1.0, lo=0.0, hi=MAX_TEMPERATURE),
-            disabled=decoding == "greedy",
-            help="Divides the logits: below 1 sharpens, above 1 flattens. 0 means greedy.",
-        )
-        top_k = sampling[1].number_input(
-            "Top-k (0 = off)",
-            min_value=0,
-            max_value=MAX_TOP_K,
-            step=1,
-            key=url.int("top_k", default=50, lo=0, hi=MAX_TOP_K),
-            disabled=decoding == "greedy",
-            help="Sample only among the k most likely tokens.",
-        )
-        top_p = sampling[2].slider(
-            "Top-p (1 = off)",
-            0.0,
-            1.0,
-            step=0.01,
-            key=url.float("top_p", default=1.0, lo=0.0, hi=1.0),
-            disabled=decoding == "greedy",
-            help="Sample among the most likely tokens whose probabilities add up to p.",
-        )
-        repetition_penalty = sampling[3].slider(
-            "Repetition penalty (1 = off)",
-            1.0,
-            MAX_REPETITION_PENALTY,
-            step=0.05,
-            key=url.float("rep", default=1.0, lo=1.0, hi=MAX_REPETITION_PENALTY),
-            help="Makes tokens already in the text less likely (greedy too).",
-        )
-    filter_view = st.container()  # what these settings do to the next token, once the prompt is known
+    return shots, int(few_k)
 
-    # Validate everything up front, then say what will happen.
-    wanted_k = {"zero": 0, "one": 1, "few": int(few_k)}[shots]
-    examples = table_examples[:MAX_FEW_SHOT_EXAMPLES]
-    if len(table_examples) > MAX_FEW_SHOT_EXAMPLES:
-        notices.warning(f"Only the first {MAX_FEW_SHOT_EXAMPLES} examples are used (the limit for one prompt).")
-    if incomplete:
-        notices.caption(f"{incomplete} example row(s) without both an input and an output are left out.")
-    k = min(wanted_k, len(examples))
-    if wanted_k > len(examples):
-        notices.warning(f"k = {wanted_k} examples asked for, but the table has {len(examples)}: using k = {k}.")
 
-    settings = None
+def separator_control(defaults: dict) -> str:
+    return st.text_input(
+        "Separator between input and output",
+        key=url.text("sep", default=defaults["sep"], max_chars=MAX_SEPARATOR_CHARS),
+        max_chars=MAX_SEPARATOR_CHARS,
+        help='The course writes "sea otter => loutre de mer"; the GPT-3 slide uses "thanks -> merci".',
+    )
+
+
+def prompt_inputs(slots: PageSlots, preset) -> PromptInputs:
+    defaults = preset_values(preset)
+    with slots.builder:
+        st.caption(preset.note)
+        task, examples, incomplete, query, expected = prompt_builder(defaults)
+    with slots.shots:
+        shots, few_k = shots_controls(defaults)
+    with slots.builder:
+        separator = separator_control(defaults)
+    return PromptInputs(task, examples, incomplete, query, expected, shots, few_k, separator)
+
+
+def decoding_controls(defaults: dict) -> dict:
+    """The decoding choices that matter in class: greedy or sampling, the length and the newline stop."""
+    controls = st.columns(2) * 2
+    return {
+        "sample": controls[0].radio(
+            "Decoding",
+            options=list(DECODING),
+            format_func=DECODING.get,
+            horizontal=True,
+            key=url.choice("decode", default="greedy", options=list(DECODING)),
+        )
+        == "sample",
+        "max_new_tokens": controls[1].slider(
+            "Max new tokens",
+            MIN_NEW_TOKENS,
+            MAX_NEW_TOKENS,
+            key=url.int("max_new", default=defaults["max_new"], lo=MIN_NEW_TOKENS, hi=MAX_NEW_TOKENS),
+        ),
+        "stop_at_newline": controls[2].toggle(
+            "Stop at newline",
+            key=url.bool("stop_nl", default=defaults["stop_nl"]),
+            help="For few-shot answers: stop when the answer line ends.",
+        ),
+    }
+
+
+def sampling_controls(sample: bool) -> dict:
+    # Folded: the presets need none of these, and on a phone they would push Generate down a screen.
+    with st.expander("Sampling settings: temperature, top-k, top-p, seed, repetition penalty"):
+        sampling = st.columns(2) * 2
+        return {
+            "temperature": sampling[0].slider(
+                "Temperature",
+                0.0,
+                MAX_TEMPERATURE,
+                step=0.05,
+                key=url.float("temp", default=1.0, lo=0.0, hi=MAX_TEMPERATURE),
+                disabled=not sample,
+                help="Divides the logits: below 1 sharpens, above 1 flattens. 0 means greedy.",
+            ),
+            "top_k": sampling[1].number_input(
+                "Top-k (0 = off)",
+                min_value=0,
+                max_value=MAX_TOP_K,
+                step=1,
+                key=url.int("top_k", default=50, lo=0, hi=MAX_TOP_K),
+                disabled=not sample,
+                help="Sample only among the k most likely tokens.",
+            ),
+            "top_p": sampling[2].slider(
+                "Top-p (1 = off)",
+                0.0,
+                1.0,
+                step=0.01,
+                key=url.float("top_p", default=1.0, lo=0.0, hi=1.0),
+                disabled=not sample,
+                help="Sample among the most likely tokens whose probabilities add up to p.",
+            ),
+            "seed": st.number_input(
+                "Seed",
+                min_value=0,
+                max_value=MAX_SEED,
+                step=1,
+                key=url.int("seed", default=0, lo=0, hi=MAX_SEED),
+                disabled=not sample,
+                help="The same seed reproduces the same sample; it is kept in the link.",
+            ),
+            "repetition_penalty": sampling[3].slider(
+                "Repetition penalty (1 = off)",
+                1.0,
+                MAX_REPETITION_PENALTY,
+                step=0.05,
+                key=url.float("rep", default=1.0, lo=1.0, hi=MAX_REPETITION_PENALTY),
+                help="Makes tokens already in the text less likely (greedy too).",
+            ),
+        }
+
+
+def decoding_settings(values: dict, generator, notices: DeltaGenerator) -> DecodingSettings | None:
+    """The settings, checked; what is wrong or worth knowing about them goes to the notices."""
     try:
         settings = DecodingSettings(
-            sample=decoding == "sample",
-            temperature=float(temperature),
-            top_k=int(top_k),
-            top_p=float(top_p),
-            repetition_penalty=float(repetition_penalty),
-            max_new_tokens=int(max_new),
-            stop_at_newline=bool(stop_at_newline),
-            seed=int(seed),
+            sample=bool(values["sample"]),
+            temperature=float(values["temperature"]),
+            top_k=int(values["top_k"]),
+            top_p=float(values["top_p"]),
+            repetition_penalty=float(values["repetition_penalty"]),
+            max_new_tokens=int(values["max_new_tokens"]),
+            stop_at_newline=bool(values["stop_at_newline"]),
+            seed=int(values["seed"]),
         )
     except ValueError as error:
         notices.warning(f"Decoding settings not valid: {error}. Adjust them above.")
-    for note in settings_notes(settings) if settings else []:
+        return None
+    for note in settings_notes(settings):
         notices.info(note)
-    if settings is not None and not settings.greedy and not generator.runs_here:
+    if not settings.greedy and not generator.runs_here:
         notices.caption(
             f"Samples are drawn by {generator.where}: a seed gives the same text every time there, "
             "not the text this app's own engine would draw with it."
         )
+    return settings
 
-    prompt_text = build_prompt(task, examples, query, k, separator)
-    prompt = None
-    with view:
-        st.subheader("The prompt, exactly as the model reads it")
-        if not prompt_text.strip():
-            st.info("The prompt is empty: write a task description, add examples or type a query (or pick a preset).")
-        else:
-            prompt = prepare_prompt(
-                generator.tokenizer, prompt_text, max_new_tokens=int(max_new), context_length=generator.context_length
-            )
-            long_prompt = prompt.text.count("\n") > 14 or len(prompt.text) > 1200
-            st.code(
-                prompt.text, language=None, wrap_lines=True, height=PROMPT_VIEW_HEIGHT if long_prompt else "content"
-            )
-            st.caption(
-                f"{len(prompt.ids)} tokens · k = {k} example{'s' if k != 1 else ''} · "
-                f"{entry.display_name}'s context holds {generator.context_length:,} tokens"
-            )
-            truncation = describe_truncation(prompt, int(max_new), generator.context_length)
-            if truncation:
-                st.warning(truncation)
-            with st.expander("The prompt's tokens"):
-                show_tokens(prompt.pieces)
-            ids = tuple(prompt.ids.tolist())
-            distribution = next_tokens(generator, prompt)
-            show_figure(
-                figure_once((generator.identity, ids, "next token"), lambda: next_token_figure(distribution)),
-                name="next_token_distribution",
-                table=next_token_table(distribution),
-            )
-    if prompt is not None and settings is not None:
-        with filter_view:
-            show_sampling_filter(generator, prompt, settings)
 
-    st.subheader("3 · Generate, compare, experiment")
-    st.caption(f"Tokens are computed by {generator.where}.")
+def shots_used(inputs: PromptInputs, notices: DeltaGenerator) -> tuple[list[Example], int]:
+    """(the examples a prompt may use, k): the table's complete rows up to the limit, and the k asked for if the
+    table has that many; what was left out is said in the notices."""
+    wanted_k = {"zero": 0, "one": 1, "few": inputs.few_k}[inputs.shots]
+    examples = inputs.examples[:MAX_FEW_SHOT_EXAMPLES]
+    if len(inputs.examples) > MAX_FEW_SHOT_EXAMPLES:
+        notices.warning(f"Only the first {MAX_FEW_SHOT_EXAMPLES} examples are used (the limit for one prompt).")
+    if inputs.incomplete:
+        notices.caption(f"{inputs.incomplete} example row(s) without both an input and an output are left out.")
+    k = min(wanted_k, len(examples))
+    if wanted_k > len(examples):
+        notices.warning(f"k = {wanted_k} examples asked for, but the table has {len(examples)}: using k = {k}.")
+    return examples, k
+
+
+def prompt_section(generator, prompt_text: str, max_new: int, k: int) -> PreparedPrompt | None:
+    """The prompt exactly as the model reads it, its length against the context, and its tokens."""
+    st.markdown("**The prompt, exactly as the model reads it**")
+    if not prompt_text.strip():
+        st.info("The prompt is empty: write a task description, add examples or type a query (or pick a preset).")
+        return None
+    prompt = prepare_prompt(
+        generator.tokenizer, prompt_text, max_new_tokens=max_new, context_length=generator.context_length
+    )
+    long_prompt = prompt.text.count("\n") > 14 or len(prompt.text) > 1200
+    st.code(prompt.text, language=None, wrap_lines=True, height=PROMPT_VIEW_HEIGHT if long_prompt else "content")
+    st.caption(
+        f"{len(prompt.ids)} tokens · k = {k} example{'s' if k != 1 else ''} · "
+        f"{generator.entry.display_name}'s context holds {generator.context_length:,} tokens"
+    )
+    truncation = describe_truncation(prompt, max_new, generator.context_length)
+    if truncation:
+        st.warning(truncation)
+    with st.expander("The prompt's tokens"):
+        show_tokens(prompt.pieces)
+    return prompt
+
+
+def next_token_section(generator, prompt: PreparedPrompt) -> None:
+    distribution = next_tokens(generator, prompt)
+    show_figure(
+        figure_once(
+            (generator.identity, tuple(prompt.ids.tolist()), "next token"), lambda: next_token_figure(distribution)
+        ),
+        name="next_token_distribution",
+        table=next_token_table(distribution),
+        main=True,
+    )
+
+
+def run_tabs(generator, prompt, settings, inputs: PromptInputs, examples: list[Example]) -> None:
+    if not lecture_mode():  # the sidebar says it too; on the projector the room goes to the next-token chart
+        st.caption(f"Tokens are computed by {generator.where}.")
     generate_view, shots_view, experiment_view = st.tabs(["▶️ Generate", "⚖️ k = 0 / 1 / few", "📈 k = 0…8 experiment"])
     with generate_view:
         if prompt is None or settings is None:
             st.info("Fix the prompt or the settings above to generate.")
         else:
-            generate_tab(generator, prompt, settings, expected)
+            generate_tab(generator, prompt, settings, inputs.expected)
     with shots_view:
         if settings is None:
             st.info("Fix the settings above to compare.")
         else:
-            shots_tab(generator, task, examples, query, separator, int(few_k), settings, expected)
+            shots_tab(
+                generator,
+                inputs.task,
+                examples,
+                inputs.query,
+                inputs.separator,
+                inputs.few_k,
+                settings,
+                inputs.expected,
+            )
     with experiment_view:
         experiment_tab(generator)
 
+
+def generation_page() -> None:
+    """Lay out the page. A function, not module code: widget callbacks keep the page's globals alive
+    for as long as the student's session lasts, and a model held there could never be let go."""
+    page_lead("✍️ Generation: zero-, one- and few-shot prompts", LEAD)
+    notices = st.container()
+    slots = page_slots()
+    with slots.choose:
+        model_key, preset = model_and_preset()
+        generator = generator_for(model_key, notices)
+    inputs = prompt_inputs(slots, preset)
+    with slots.decoding:
+        values = decoding_controls(preset_values(preset))
+        values |= sampling_controls(values["sample"])
+    settings = decoding_settings(values, generator, notices)
+    examples, k = shots_used(inputs, notices)
+    prompt_text = build_prompt(inputs.task, examples, inputs.query, k, inputs.separator)
+    with slots.prompt:
+        prompt = prompt_section(generator, prompt_text, int(values["max_new_tokens"]), k)
+    if prompt is not None:
+        with slots.next_token:
+            next_token_section(generator, prompt)
+            if settings is not None:
+                show_sampling_filter(generator, prompt, settings)
+    with slots.run:
+        run_tabs(generator, prompt, settings, inputs, examples)
     url.write()
     with notices:
         url.show_link_notes()

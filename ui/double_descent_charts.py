@@ -100,24 +100,21 @@ def _mark_x(fig: go.Figure, x: float, text: str, log_x: bool, label_left: bool, 
     )
 
 
-def _mark_y(fig: go.Figure, y: float, text: str, colour: str, side: str = "right") -> None:
-    """A labelled horizontal reference level on a log y axis (skipped where it is not positive).
-    `side` ("left" or "right") puts the label at the end where the curves are away from the level."""
+def _mark_y(fig: go.Figure, y: float, text: str, colour: str) -> None:
+    """A horizontal reference level on a log y axis (skipped where it is not positive), across the curves drawn so
+    far and named in the legend: a label written in the plot sat on the curves wherever they crossed the level."""
     if y <= LOG_FLOOR:
         return
-    fig.add_shape(
-        type="line", x0=0, x1=1, xref="paper", y0=y, y1=y, line={"color": colour, "dash": "dot", "width": 1.5}
-    )
-    fig.add_annotation(
-        x=1 if side == "right" else 0,
-        xref="paper",
-        y=_annotation_position(y, log=True),
-        text=text,
-        showarrow=False,
-        xanchor=side,
-        yanchor="bottom",
-        font={"color": colour},
-        bgcolor="rgba(255,255,255,0.7)",
+    xs = np.concatenate([np.asarray(trace.x, dtype=float) for trace in fig.data if trace.x is not None])
+    fig.add_trace(
+        go.Scatter(
+            x=[float(np.nanmin(xs)), float(np.nanmax(xs))],
+            y=[y, y],
+            mode="lines",
+            name=text,
+            line={"color": colour, "dash": "dot", "width": 1.5},
+            hoverinfo="skip",
+        )
     )
 
 
@@ -221,7 +218,7 @@ def bias_variance_figure(result: BiasVarianceResult) -> go.Figure:
             hovertemplate="%{y:.4g}",
         )
     )
-    _mark_y(fig, result.noise_var, "noise σ² (irreducible)", NOISE_COLOUR, side="left")
+    _mark_y(fig, result.noise_var, "noise σ² (irreducible)", NOISE_COLOUR)
     if log_x:  # reversed: k = n at the left, k = 1 at the right
         label_left = _in_right_half(math.log10(result.spread_capacity), math.log10(x.max()), 0.0)
     else:
@@ -407,7 +404,7 @@ def random_features_figure(result: RandomFeaturesResult) -> go.Figure:
         )
     )
     # small p sits near "predict 0", large p nearer the noise: label each level where the curve is not
-    _mark_y(fig, result.noise_var, "noise σ² (best possible)", NOISE_COLOUR, side="left")
+    _mark_y(fig, result.noise_var, "noise σ² (best possible)", NOISE_COLOUR)
     _mark_y(fig, result.null_error, "predict 0", REFERENCE_COLOUR)
     x_axis = _log_axis(p, [result.threshold], margin=1.3)
     label_left = _in_right_half(math.log10(result.threshold), *x_axis["range"])
@@ -537,11 +534,8 @@ def linear_model_figure(result: LinearModelResult) -> go.Figure:
             hovertemplate="%{y:.4g}",
         )
     )
-    # The curve runs from σ² (small γ) to r² + σ² (large γ): label each level at the other end.
-    # γ = p/n grows to the right in the feature sweep and to the left in the sample sweep.
-    noise_side, null_side = ("right", "left") if result.settings.sweep == "features" else ("left", "right")
-    _mark_y(fig, noise_var, "noise σ² (best possible)", NOISE_COLOUR, side=noise_side)
-    _mark_y(fig, result.settings.signal**2 + noise_var, "predict 0: r² + σ²", REFERENCE_COLOUR, side=null_side)
+    _mark_y(fig, noise_var, "noise σ² (best possible)", NOISE_COLOUR)
+    _mark_y(fig, result.settings.signal**2 + noise_var, "predict 0: r² + σ²", REFERENCE_COLOUR)
     x_axis = _log_axis(theory_x, [threshold], margin=1.3)
     _mark_x(
         fig, threshold, threshold_text, log_x=True, label_left=_in_right_half(math.log10(threshold), *x_axis["range"])

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui import palette
-from ui.lecture import chart_font_size, lecture_mode, theme_type
+from ui.lecture import chart_font_size, lecture_mode, main_chart_height, theme_type, tick_font_size
 
 
 def plotly_config(name: str) -> dict:
@@ -27,10 +27,25 @@ def safe_filename(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:80] or "chart"
 
 
+MAIN_CHART_KEY = "main-chart"
+MODEBAR_ROOM = 44  # px at the top of a chart that the plotly tool bar takes, with a gap below it
+
+
 def style_figure(fig: go.Figure) -> go.Figure:
     """Lecture-mode type, and the theme's template and plot surface, set on every draw: a figure kept between runs
     (figure_once) follows a theme switch too."""
     fig.update_layout(font={"size": chart_font_size()}, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    title = fig.layout.title.text
+    if title:
+        # The tool bar stays on top of the chart; the title goes in a band under it, never beneath its icons.
+        lines = title.count("<br>") + 1
+        fig.update_layout(
+            title={"yref": "container", "y": 1, "yanchor": "top", "pad": {"t": MODEBAR_ROOM}},
+            margin={"t": MODEBAR_ROOM + int(lines * 1.5 * chart_font_size()) + 12},
+        )
+    # Streamlit's chart theme sizes tick labels at 0.75 of the page's type, under 16 px even in lecture mode.
+    fig.update_xaxes(tickfont={"size": tick_font_size()})
+    fig.update_yaxes(tickfont={"size": tick_font_size()})
     theme = theme_type()
     meta = fig.layout.meta
     surface = meta.get("surface", "plain") if isinstance(meta, dict) else "plain"
@@ -67,12 +82,31 @@ def figure_once(key: Hashable, build: Callable[[], go.Figure]) -> go.Figure:
 
 
 def show_figure(
-    fig: go.Figure, *, name: str, table: pd.DataFrame | None = None, key: str | None = None, clickable: bool = False
+    fig: go.Figure,
+    *,
+    name: str,
+    table: pd.DataFrame | None = None,
+    key: str | None = None,
+    clickable: bool = False,
+    main: bool = False,
+    room: int | None = None,
 ) -> None:
     """Draw `fig` full width; offer its data as CSV when `table` is given. A `clickable` figure reruns the page
-    when a point is clicked: read the click with `clicked_point(key)` before drawing the widgets it sets."""
+    when a point is clicked: read the click with `clicked_point(key)` before drawing the widgets it sets.
+    A page's `main` chart is kept short enough in lecture mode to fit on the projector's first screen (within
+    `room` pixels, when what sits above it leaves less than most pages have)."""
     selection = {"on_select": "rerun", "selection_mode": "points"} if clickable else {}
-    st.plotly_chart(style_figure(fig), config=plotly_config(name), width="stretch", key=key, **selection)
+    height = main_chart_height(fig.layout.height, room) if main else None
+    # The main chart's box is named (class st-key-main-chart): the layout checks in the browser find it by that.
+    with st.container(key=MAIN_CHART_KEY) if main else st.container():
+        st.plotly_chart(
+            style_figure(fig),
+            config=plotly_config(name),
+            width="stretch",
+            height=height or "content",
+            key=key,
+            **selection,
+        )
     if table is not None:
         st.download_button(
             "Download data (CSV)",

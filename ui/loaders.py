@@ -25,6 +25,7 @@ from models.limits import ENGINE_KV_BUDGET_MB
 from models.loading import DeviceChoice, LoadedModel, ModelUnavailable, choose_device, load_model
 from models.memory import memory_budget_mb, server_rss_mb
 from models.registry import MODELS, ModelEntry, get_entry
+from ui.lecture import lecture_mode
 
 State = Literal["not loaded", "loading", "loaded", "unavailable"]
 
@@ -250,6 +251,8 @@ def _load_in_panel(key: str, entry: ModelEntry) -> LoadedModel:
                 f"{time.perf_counter() - started:.1f} s)",
                 state="complete",
             )
+    if failure is None and lecture_mode():
+        slot.empty()  # on the projector the demo, not the load report, takes the first screen's room
     if failure is not None:
         # Not inside the folded panel: a visitor must see why, what to do, and Retry without opening anything.
         slot.empty()

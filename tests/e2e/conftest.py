@@ -181,10 +181,11 @@ def exception_texts(page) -> list[str]:
     return page.locator('[data-testid="stException"]').all_inner_texts()
 
 
-def screenshot(page, name: str) -> Path:
-    """Save a screenshot under test-artifacts/ (kept by CI for people to look at)."""
+def screenshot(page, name: str, full_page: bool = True) -> Path:
+    """Save a screenshot under test-artifacts/ (kept by CI for people to look at): the whole page, or with
+    `full_page=False` what the window shows."""
     folder = REPO_ROOT / "test-artifacts"
     folder.mkdir(exist_ok=True)
     path = folder / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

@@ -46,17 +46,6 @@ def test_lecture_mode_goes_into_the_link(page, app_server):
     assert exception_texts(page) == []
 
 
-@pytest.mark.parametrize("path", ["attention", "generation", "clip", "fill-mask", "fine-tuning"])
-def test_a_lecture_link_opens_with_the_sidebar_and_the_intro_folded(page, app_server, path):
-    page.set_viewport_size({"width": 1280, "height": 720})
-    open_page(page, app_server, path, "lecture=1")
-    assert exception_texts(page) == []
-    assert page.locator(SIDEBAR).get_attribute("data-collapsed") == "true"
-    about = page.locator('[data-testid="stMain"] [data-testid="stExpander"]', has_text="About this demo")
-    about.first.wait_for()
-    screenshot(page, f"presenter-{path}")
-
-
 def test_a_run_it_link_opens_with_the_generation_done(page, app_server, browser):
     open_page(page, app_server, "generation", "max_new=8&stop_nl=0")
     page.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for()
