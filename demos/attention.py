@@ -30,7 +30,7 @@ from models.limits import MAX_INDUCTION_PERIOD, MAX_SEED, MAX_TEXT_CHARS, MIN_HE
 from models.registry import get_entry, models_of
 from ui import attention_charts as charts
 from ui.figures import clicked_point, show_figure
-from ui.lecture import demo_columns, how_it_works, lecture_mode, more_controls, page_lead
+from ui.lecture import demo_columns, how_it_works, lecture_mode, more_controls, on_phone, page_lead
 from ui.loaders import require_model
 from ui.text import show_tokens, visible_token
 from ui.url_state import UrlState
@@ -200,7 +200,12 @@ def show_heatmap(
     main: bool = False,
 ) -> None:
     entry = get_entry(model_key)
-    title = entry.display_name if short_title else f"{entry.display_name}: layer {layer}, {head_words(head)}"
+    # On a phone the title takes two lines rather than running off the chart's edge.
+    title = (
+        entry.display_name
+        if short_title
+        else f"{entry.display_name}:{'<br>' if on_phone() else ' '}layer {layer}, {head_words(head)}"
+    )
     show_figure(
         charts.attention_heatmap(view, title, zmax=zmax),
         name=f"attention_{entry.key}_layer{layer}_{head}",

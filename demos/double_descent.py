@@ -195,6 +195,23 @@ def bias_variance_settings() -> dd.BiasVarianceSettings:
             help="Points in each training set, x uniform on [−1, 1].",
         )
     capacity = capacity_slider(model, n_train)
+    n_resamples, n_curves, seed, largest_degree = sweep_settings(model)
+    finish_inputs()
+    return dd.BiasVarianceSettings(
+        target=target,
+        model=model,
+        noise_sd=noise_sd,
+        n_train=n_train,
+        n_resamples=n_resamples,
+        max_degree=max(largest_degree, capacity) if model == "polynomial" else 0,
+        spread_capacity=capacity,
+        n_spread_curves=n_curves,
+        seed=seed,
+    )
+
+
+def sweep_settings(model: str) -> tuple[int, int, int, int]:
+    """(training sets, fits drawn, seed, largest degree swept; 0 for k-NN), folded in lecture mode."""
     with more_controls():
         sets_column, curves_column = st.columns(2)
         n_resamples = sets_column.slider(
@@ -223,18 +240,7 @@ def bias_variance_settings() -> dd.BiasVarianceSettings:
                 key=url.int("bv_max_degree", 10, 1, dd.MAX_POLY_DEGREE),
                 help="The chosen degree is always included.",
             )
-    finish_inputs()
-    return dd.BiasVarianceSettings(
-        target=target,
-        model=model,
-        noise_sd=noise_sd,
-        n_train=n_train,
-        n_resamples=n_resamples,
-        max_degree=max(largest_degree, capacity) if model == "polynomial" else 0,
-        spread_capacity=capacity,
-        n_spread_curves=n_curves,
-        seed=seed,
-    )
+    return n_resamples, n_curves, seed, largest_degree
 
 
 def capacity_slider(model: str, n_train: int) -> int:
@@ -297,25 +303,66 @@ def show_bias_variance_summary(result: dd.BiasVarianceResult) -> None:
 # 2. Model-wise double descent with random features
 
 
+DOUBLE_DESCENT_INTRO = (
+    "The lecture's **double descent**: beyond a point, the test error falls again as the model grows. "
+    "Random-features regression makes it visible in seconds. Each feature is a fixed random function "
+    "of the input (a ReLU or a cosine of a random projection); only the output weights are learned, by "
+    "least squares. With p features and n training points, p = n is the **interpolation threshold**."
+)
+WHY_THE_PEAK = (
+    "**Why the peak is at p = n.** With p < n there are more equations than unknowns: least squares "
+    "averages the noise away, and adding features trades bias for variance (the U-curve). At p = n the "
+    "system is square: exactly one set of weights fits all n training labels, noise included. The feature "
+    "matrix's smallest singular value is then close to 0, and the solution divides by it, so the noise is "
+    "blown up: the peak.\n\n"
+    "**Why it falls again.** With p > n infinitely many weight vectors interpolate the training data. "
+    "Least squares (like gradient descent started at zero) returns the one of **minimum norm**, and the "
+    "more features there are, the smaller that norm can be: an **implicit regularisation** that grows "
+    "with p. A ridge λ > 0 regularises explicitly: it stops dividing by the tiny singular values and "
+    "flattens the peak (the faint dashed curve is λ = 0)."
+)
+
+
 def double_descent_view() -> None:
-    st.markdown(
-        "The lecture's **double descent**: beyond a point, the test error falls again as the model grows. "
-        "Random-features regression makes it visible in seconds. Each feature is a fixed random function "
-        "of the input (a ReLU or a cosine of a random projection); only the output weights are learned, by "
-        "least squares. With p features and n training points, p = n is the **interpolation threshold**."
-    )
-    n_column, noise_column, ridge_column, seed_column = st.columns(4)
+    inputs, main = demo_columns()
+    with inputs:
+        settings = random_features_settings()
+    result = random_features(settings)
+    with main:
+        show_clip_note(result.note, chosen_clipped=bool(result.test_error[-1].max() >= dd.ERROR_CAP))
+        if settings.max_features <= settings.n_train:
+            st.info(
+                f"Every p here is at most n = {settings.n_train}: raise **Largest p** above n to cross the threshold.",
+                icon="↔️",
+            )
+        show_figure(
+            charts.random_features_figure(result),
+            name="double-descent-random-features",
+            table=charts.random_features_table(result),
+            key="dd-random-features",
+            main=True,
+            room=PRESENTER_CHART_ROOM,
+        )
+    show_double_descent_summary(result)
+    with how_it_works():
+        st.markdown(DOUBLE_DESCENT_INTRO)
+        st.markdown(WHY_THE_PEAK)
+
+
+def random_features_settings() -> dd.RandomFeaturesSettings:
+    """n, noise, ridge and seed in view; the features, target, repeats and sizes folded below them."""
+    n_column, noise_column = st.columns(2)
     with n_column:
         n_train = st.slider("Training points n", 1, dd.MAX_N, key=url.int("rf_n", 100, 1, dd.MAX_N))
     with noise_column:
         noise_sd = noise_slider("rf_noise", 0.5)
+    ridge_column, seed_column = st.columns(2)
     with ridge_column:
         ridge = ridge_slider("rf_ridge")
     with seed_column:
         seed = seed_input("rf_seed")
     with more_controls():
-        kind_column, target_column, repeats_column, width_column, dim_column = st.columns([1, 1.3, 1, 1, 1])
-        feature_kind = kind_column.segmented_control(
+        feature_kind = st.segmented_control(
             "Features",
             list(FEATURE_NAMES),
             format_func=FEATURE_NAMES.get,
@@ -323,7 +370,7 @@ def double_descent_view() -> None:
             key=url.choice("rf_features", "relu", list(FEATURE_NAMES)),
             help="relu(wᵀx) or √2·cos(wᵀx + b), with w and b drawn at random and then frozen.",
         )
-        target = target_column.segmented_control(
+        target = st.segmented_control(
             "Target",
             list(RF_TARGET_NAMES),
             format_func=RF_TARGET_NAMES.get,
@@ -332,6 +379,7 @@ def double_descent_view() -> None:
             help="y = f(xᵀβ) + noise with a random unit vector β: f(t) = t, a curved t + (t² − 1)/√2 "
             "(rescaled), or sign(t).",
         )
+        repeats_column, width_column, dim_column = st.columns(3)
         n_repeats = repeats_column.slider(
             "Repeats",
             1,
@@ -340,20 +388,13 @@ def double_descent_view() -> None:
             help="Independent draws of data and features; the band spans them.",
         )
         max_features = width_column.slider(
-            "Largest p",
-            1,
-            dd.MAX_FEATURES,
-            key=url.int("rf_max_p", 1000, 1, dd.MAX_FEATURES),
+            "Largest p", 1, dd.MAX_FEATURES, key=url.int("rf_max_p", 1000, 1, dd.MAX_FEATURES)
         )
         input_dim = dim_column.slider(
-            "Input dimension d",
-            1,
-            dd.MAX_INPUT_DIM,
-            key=url.int("rf_dim", 20, 1, dd.MAX_INPUT_DIM),
+            "Input dimension d", 1, dd.MAX_INPUT_DIM, key=url.int("rf_dim", 20, 1, dd.MAX_INPUT_DIM)
         )
     finish_inputs()
-
-    settings = dd.RandomFeaturesSettings(
+    return dd.RandomFeaturesSettings(
         n_train=n_train,
         input_dim=input_dim,
         feature_kind=feature_kind,
@@ -363,29 +404,6 @@ def double_descent_view() -> None:
         max_features=max_features,
         n_repeats=n_repeats,
         seed=seed,
-    )
-    result = random_features(settings)
-    show_clip_note(result.note, chosen_clipped=bool(result.test_error[-1].max() >= dd.ERROR_CAP))
-    if max_features <= n_train:
-        st.info(f"Every p here is at most n = {n_train}: raise **Largest p** above n to cross the threshold.", icon="↔️")
-    show_figure(
-        charts.random_features_figure(result),
-        name="double-descent-random-features",
-        table=charts.random_features_table(result),
-        key="dd-random-features",
-    )
-    show_double_descent_summary(result)
-    st.markdown(
-        "**Why the peak is at p = n.** With p < n there are more equations than unknowns: least squares "
-        "averages the noise away, and adding features trades bias for variance (the U-curve). At p = n the "
-        "system is square: exactly one set of weights fits all n training labels, noise included. The feature "
-        "matrix's smallest singular value is then close to 0, and the solution divides by it, so the noise is "
-        "blown up: the peak.\n\n"
-        "**Why it falls again.** With p > n infinitely many weight vectors interpolate the training data. "
-        "Least squares (like gradient descent started at zero) returns the one of **minimum norm**, and the "
-        "more features there are, the smaller that norm can be: an **implicit regularisation** that grows "
-        "with p. A ridge λ > 0 regularises explicitly: it stops dividing by the tiny singular values and "
-        "flattens the peak (the faint dashed curve is λ = 0)."
     )
 
 

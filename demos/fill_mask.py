@@ -498,11 +498,10 @@ def view_controls() -> tuple[str, list[str], int, float]:
     entries = models_of("masked-lm")
     keys = [entry.key for entry in entries]
     view = st.segmented_control("View", list(VIEWS), format_func=VIEWS.get, key=view_key, required=True)
-    pick, compare_column = st.columns([2, 1], vertical_alignment="bottom")
-    model_key = pick.selectbox(
+    model_key = st.selectbox(
         "Model", keys, format_func=lambda key: get_entry(key).display_name, key=url.choice("model", keys[0], keys)
     )
-    compare = compare_column.toggle("Compare both models", key=compare_key, help="Runs every model on the same input.")
+    compare = st.toggle("Compare both models", key=compare_key, help="Runs every model on the same input.")
     with more_controls():
         top_k = st.slider("Predictions per mask (top-k)", 1, MAX_FILL_TOP_K, key=url.int("k", 5, 1, MAX_FILL_TOP_K))
         rate_percent = round(100 * MLM_SELECT_RATE)

@@ -92,6 +92,7 @@ COMPARISON_KEY = "gen__comparison"
 EXPERIMENT_KEY = "gen__experiment"
 EDITOR_VERSION_KEY = "gen__editor_version"
 PROMPT_VIEW_HEIGHT = 360  # pixels; a longer prompt scrolls inside its box
+PRESENTER_CHART_ROOM = 420  # px below the tabs and Generate, on a 1280 × 720 projector
 LEAD = (
     "GPT-2 continues text one token at a time. Put a **task description** and **k examples** before a query and the "
     "model often picks up the task from the prompt alone: *in-context learning, where no gradient updates are "
@@ -747,6 +748,7 @@ def next_token_section(generator, prompt: PreparedPrompt) -> None:
         name="next_token_distribution",
         table=next_token_table(distribution),
         main=True,
+        room=PRESENTER_CHART_ROOM,
     )
 
 

@@ -81,15 +81,9 @@ def attention_heatmap(view: AttentionView, title: str, *, zmax: float | None = N
         )
     )
     fig.update_xaxes(type="category", tickangle=-60, title_text="key (the token looked at)")
-    # Square cells: the picture reads as a matrix, on a wide projector as in a narrow column.
-    fig.update_yaxes(
-        type="category",
-        autorange="reversed",
-        title_text="query (the token looking)",
-        scaleanchor="x",
-        constrain="domain",
-    )
-    fig.update_layout(title=title, height=_heatmap_height(len(labels)), meta={"surface": "masked"})
+    fig.update_yaxes(type="category", autorange="reversed", title_text="query (the token looking)")
+    # Square cells (set as the figure is drawn: not on a phone), so the picture reads as a matrix.
+    fig.update_layout(title=title, height=_heatmap_height(len(labels)), meta={"surface": "masked", "square": True})
     return fig
 
 

@@ -73,10 +73,6 @@ def probability_figure(result: ZeroShotResult, image: int = 0) -> go.Figure:
         shared_yaxes=True,
         column_widths=[0.62, 0.38],
         horizontal_spacing=0.04,
-        subplot_titles=(
-            "Probability: softmax(scale × cosine)",
-            f"Cosine similarity (scale = {result.logit_scale:.1f})",
-        ),
     )
     figure.add_trace(
         go.Bar(
@@ -108,10 +104,9 @@ def probability_figure(result: ZeroShotResult, image: int = 0) -> go.Figure:
         row=1,
         col=2,
     )
-    # Subplot titles follow the figure's font size (lecture mode enlarges it) instead of a fixed 16.
-    figure.update_annotations(font_size=None)
-    figure.update_xaxes(title_text="%", range=[0, 100], row=1, col=1)
-    figure.update_xaxes(title_text="cosine", row=1, col=2)
+    # The panels are named under their axes: titles above them ran into each other in a narrow column.
+    figure.update_xaxes(title_text="probability, %<br>softmax(scale × cosine)", range=[0, 100], row=1, col=1)
+    figure.update_xaxes(title_text=f"cosine similarity<br>(scale = {result.logit_scale:.1f})", row=1, col=2)
     figure.update_yaxes(autorange="reversed", row=1, col=1)
     figure.update_layout(title=title, showlegend=False, height=max(320, 44 * len(ticks) + 140), bargap=0.25)
     return figure

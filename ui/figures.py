@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui import palette
-from ui.lecture import chart_font_size, lecture_mode, main_chart_height, theme_type, tick_font_size
+from ui.lecture import chart_font_size, lecture_mode, main_chart_height, on_phone, theme_type, tick_font_size
 
 
 def plotly_config(name: str) -> dict:
@@ -28,27 +28,38 @@ def safe_filename(name: str) -> str:
 
 
 MAIN_CHART_KEY = "main-chart"
+DEFAULT_TOP_MARGIN = 50  # px; the charts' heights were chosen with this much room above the plot
 MODEBAR_ROOM = 44  # px at the top of a chart that the plotly tool bar takes, with a gap below it
 
 
 def style_figure(fig: go.Figure) -> go.Figure:
     """Lecture-mode type, and the theme's template and plot surface, set on every draw: a figure kept between runs
     (figure_once) follows a theme switch too."""
-    fig.update_layout(font={"size": chart_font_size()}, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    fig.update_layout(font={"size": chart_font_size()}, margin={"l": 10, "r": 10, "t": DEFAULT_TOP_MARGIN, "b": 10})
+    meta = dict(fig.layout.meta) if isinstance(fig.layout.meta, dict) else {}
+    drawn_height = meta.setdefault("drawn_height", fig.layout.height)  # as built, before any band was added
     title = fig.layout.title.text
     if title:
-        # The tool bar stays on top of the chart; the title goes in a band under it, never beneath its icons.
+        # The tool bar stays on top of the chart; the title goes in a band under it, never beneath its icons. The
+        # chart grows by the band, so its plot keeps the room it was built with.
         lines = title.count("<br>") + 1
+        top = MODEBAR_ROOM + int(lines * 1.5 * chart_font_size()) + 12
         fig.update_layout(
             title={"yref": "container", "y": 1, "yanchor": "top", "pad": {"t": MODEBAR_ROOM}},
-            margin={"t": MODEBAR_ROOM + int(lines * 1.5 * chart_font_size()) + 12},
+            margin={"t": top},
+            height=drawn_height + max(0, top - DEFAULT_TOP_MARGIN) if drawn_height else None,
         )
+    fig.update_layout(meta=meta)
+    if meta.get("square"):
+        # Square cells read as a matrix; on a phone they would shrink the chart to a stamp and drop every other
+        # label, so there the rows take the chart's height instead.
+        fig.layout.yaxis.scaleanchor = None if on_phone() else "x"
+        fig.layout.yaxis.constrain = None if on_phone() else "domain"
     # Streamlit's chart theme sizes tick labels at 0.75 of the page's type, under 16 px even in lecture mode.
     fig.update_xaxes(tickfont={"size": tick_font_size()})
     fig.update_yaxes(tickfont={"size": tick_font_size()})
     theme = theme_type()
-    meta = fig.layout.meta
-    surface = meta.get("surface", "plain") if isinstance(meta, dict) else "plain"
+    surface = meta.get("surface", "plain")
     # Streamlit's own template follows the theme in the browser (fonts, grid lines); lecture mode on a light
     # theme takes plotly's plainest one, black on white.
     template = "simple_white" if lecture_mode() and theme == "light" else "streamlit"
@@ -96,11 +107,12 @@ def show_figure(
     A page's `main` chart is kept short enough in lecture mode to fit on the projector's first screen (within
     `room` pixels, when what sits above it leaves less than most pages have)."""
     selection = {"on_select": "rerun", "selection_mode": "points"} if clickable else {}
+    fig = style_figure(fig)
     height = main_chart_height(fig.layout.height, room) if main else None
     # The main chart's box is named (class st-key-main-chart): the layout checks in the browser find it by that.
     with st.container(key=MAIN_CHART_KEY) if main else st.container():
         st.plotly_chart(
-            style_figure(fig),
+            fig,
             config=plotly_config(name),
             width="stretch",
             height=height or "content",

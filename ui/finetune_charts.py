@@ -29,12 +29,17 @@ def _layout(fig: go.Figure, title: str) -> go.Figure:
     return fig
 
 
-def _chance_line(fig: go.Figure) -> None:
-    fig.add_hline(
-        y=CHANCE,
-        line={"color": palette.LIGHT_GREY, "dash": "dot"},
-        annotation_text="chance (50 %)",
-        annotation_position="bottom right",
+def _chance_line(fig: go.Figure, low: float, high: float) -> None:
+    """Chance accuracy from x = low to high, named in the legend: a label in the plot sat on the curves near 50 %."""
+    fig.add_trace(
+        go.Scatter(
+            x=[low, high],
+            y=[CHANCE, CHANCE],
+            mode="lines",
+            name="chance (50 %)",
+            line={"color": palette.LIGHT_GREY, "dash": "dot"},
+            hoverinfo="skip",
+        )
     )
 
 
@@ -70,7 +75,7 @@ def curves_figure(records: list[EpochRecord] | tuple[EpochRecord, ...], epochs: 
                 hovertemplate="epoch %{x}: %{y:.0%}<extra>train</extra>",
             )
         )
-    _chance_line(fig)
+    _chance_line(fig, 0.8, max(epochs, 1) + 0.2)
     fig.update_xaxes(title_text="epoch", range=[0.8, max(epochs, 1) + 0.2], dtick=1 if epochs <= 15 else 5)
     fig.update_yaxes(title_text="accuracy", range=[0, 1.02], tickformat=".0%")
     return _layout(fig, "Accuracy after each epoch (solid: test, dotted: training examples)")
@@ -122,8 +127,8 @@ def accuracy_by_examples_figure(points: dict[Strategy, list[tuple[int, float]]])
                 hovertemplate="%{x} per class: %{y:.0%}<extra>" + STRATEGY_NAMES[strategy] + "</extra>",
             )
         )
-    _chance_line(fig)
     sizes = sorted({k for pairs in points.values() for k, _ in pairs} | {4, 64})
+    _chance_line(fig, sizes[0], sizes[-1])
     fig.update_xaxes(
         title_text="labelled examples per class (log scale)",
         type="log",

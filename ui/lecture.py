@@ -50,6 +50,14 @@ def lecture_mode() -> bool:
     return bool(st.session_state.get(LECTURE_KEY, False))
 
 
+def on_phone() -> bool:
+    """Whether the browser says it is a phone (the "Mobi" its user agent carries, as MDN advises to test)."""
+    try:
+        return "Mobi" in (st.context.headers.get("User-Agent") or "")
+    except Exception:  # no browser behind this run (AppTest, a script)
+        return False
+
+
 def theme_type() -> str:
     """ "dark" or "light": the theme the browser shows (its system preference, or the one picked in ⋮ → Settings)."""
     try:

@@ -189,3 +189,11 @@ def screenshot(page, name: str, full_page: bool = True) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def tall_screenshot(page, name: str, width: int = 1400, height: int = 2600) -> Path:
+    """A whole-page screenshot: Streamlit scrolls inside its own main block, so the window is made tall first."""
+    page.set_viewport_size({"width": width, "height": height})
+    wait_for_app(page)
+    page.wait_for_timeout(500)
+    return screenshot(page, name)

@@ -6,20 +6,12 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.conftest import exception_texts, open_page, screenshot, wait_for_app
+from tests.e2e.conftest import exception_texts, open_page, tall_screenshot, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
 PATH = "attention"
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script><b>bold?</b>'
-
-
-def tall_screenshot(page, name: str, height: int = 2600) -> None:
-    """Streamlit scrolls inside its own container, so a full-page shot needs a tall window."""
-    page.set_viewport_size({"width": 1400, "height": height})
-    wait_for_app(page)
-    page.wait_for_timeout(500)
-    screenshot(page, name)
 
 
 def main_text(page) -> str:

@@ -7,7 +7,7 @@ import urllib.parse
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import exception_texts, open_page, screenshot, wait_for_app
+from tests.e2e.conftest import exception_texts, open_page, screenshot, tall_screenshot, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -24,13 +24,6 @@ XSS_LABELS = [
 
 def main_text(page) -> str:
     return page.locator('[data-testid="stMain"]').inner_text()
-
-
-def tall_screenshot(page, name: str, height: int = 2600) -> None:
-    """Streamlit scrolls inside its main block, so a full-page shot needs a tall window."""
-    page.set_viewport_size({"width": 1400, "height": height})
-    page.wait_for_timeout(800)
-    screenshot(page, name)
 
 
 def open_clip(page, server, query: str = "") -> None:

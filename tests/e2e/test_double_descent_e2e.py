@@ -8,7 +8,7 @@ import urllib.parse
 
 import pytest
 
-from tests.e2e.conftest import exception_texts, open_page, screenshot, wait_for_app
+from tests.e2e.conftest import exception_texts, open_page, tall_screenshot, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -32,13 +32,6 @@ def slider(page, label: str):
 
 def slider_value(page, label: str) -> str:
     return slider(page, label).locator('[data-testid="stSliderThumbValue"]').inner_text().strip()
-
-
-def tall_screenshot(page, name: str, width: int = 1400, height: int = 2200) -> None:
-    """Streamlit scrolls inside its main block, so a full-page shot needs a tall window."""
-    page.set_viewport_size({"width": width, "height": height})
-    page.wait_for_timeout(800)
-    screenshot(page, name)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.conftest import exception_texts, open_page, screenshot, wait_for_app
+from tests.e2e.conftest import exception_texts, open_page, screenshot, tall_screenshot, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -24,14 +24,6 @@ def app_shell_ready(browser, app_server):
     open_page(page, app_server)
     page.locator('[data-testid="stSidebar"]').get_by_text("Lecture mode", exact=True).wait_for(timeout=60_000)
     context.close()
-
-
-def tall_screenshot(page, name: str, height: int = 2800) -> None:
-    """Streamlit scrolls inside its own container, so a full-page shot needs a tall window."""
-    page.set_viewport_size({"width": 1400, "height": height})
-    wait_for_app(page)
-    page.wait_for_timeout(500)
-    screenshot(page, name)
 
 
 def main(page):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import exception_texts, open_page, screenshot
+from tests.e2e.conftest import exception_texts, open_page, screenshot, tall_screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -15,18 +15,12 @@ def chart_titles(page) -> list[str]:
     return page.locator(f"{MAIN} .js-plotly-plot .gtitle").evaluate_all("nodes => nodes.map(node => node.textContent)")
 
 
-def tall(page, name: str) -> None:
-    page.set_viewport_size({"width": 1400, "height": 2600})
-    page.wait_for_timeout(800)
-    screenshot(page, name)
-
-
 def test_sampling_settings_redraw_the_next_token(page, app_server):
     open_page(page, app_server, "generation", "decode=sample&temp=0.7&top_k=5")
     page.locator(f"{MAIN} .js-plotly-plot .gtitle", has_text="Sampling keeps").wait_for()
     assert exception_texts(page) == []
     assert any(title.startswith("Sampling keeps 5 tokens") for title in chart_titles(page))
-    tall(page, "teaching-sampling-filter")
+    tall_screenshot(page, "teaching-sampling-filter")
 
 
 def test_the_80_10_10_rule_over_many_draws(page, app_server):
@@ -34,7 +28,7 @@ def test_the_80_10_10_rule_over_many_draws(page, app_server):
     page.locator(f"{MAIN} .js-plotly-plot .gtitle", has_text="The rule over 1,000 draws").wait_for()
     assert exception_texts(page) == []
     assert "Over 1,000 draws" in page.locator(MAIN).inner_text()
-    tall(page, "teaching-mlm-tally")
+    tall_screenshot(page, "teaching-mlm-tally")
 
 
 def test_bias_sq_error_bars(page, app_server):
@@ -43,7 +37,7 @@ def test_bias_sq_error_bars(page, app_server):
     assert exception_texts(page) == []
     assert page.locator(f"{MAIN} .js-plotly-plot .errorbar").count() > 0
     assert "pairs of different training sets" in page.locator(MAIN).inner_text()
-    tall(page, "teaching-bias-error-bars")
+    tall_screenshot(page, "teaching-bias-error-bars")
 
 
 def test_query_key_view_of_one_head(page, app_server):
@@ -51,7 +45,7 @@ def test_query_key_view_of_one_head(page, app_server):
     page.locator(f"{MAIN} .js-plotly-plot .gtitle", has_text="Where the row of").wait_for()
     assert exception_texts(page) == []
     assert "q · k / √d" in page.locator(f"{MAIN} .js-plotly-plot").last.text_content()
-    tall(page, "teaching-query-key")
+    tall_screenshot(page, "teaching-query-key")
 
 
 def click_point(page, chart, index: int) -> None:
@@ -75,7 +69,7 @@ def test_head_view_lines_and_a_clicked_token(page, app_server):
     assert "Layer 1, heads 0, 1" in chart.locator(".gtitle").text_content()
     # Both heads are in the legend, one colour each.
     assert sorted(chart.locator(".legendtext").all_text_contents()) == ["head 0", "head 1"]
-    tall(page, "teaching-head-view")
+    tall_screenshot(page, "teaching-head-view")
     page.set_viewport_size({"width": 1400, "height": 1400})
     chart.scroll_into_view_if_needed()
     click_point(page, chart, 3)
@@ -89,7 +83,7 @@ def test_head_view_lines_and_a_clicked_token(page, app_server):
         timeout=20_000,
     )
     assert picker.locator("input").input_value().startswith("3. ")
-    tall(page, "teaching-head-view-one-token")
+    tall_screenshot(page, "teaching-head-view-one-token")
 
 
 def test_clicking_the_head_map_opens_that_head(page, app_server):
@@ -105,7 +99,7 @@ def test_clicking_the_head_map_opens_that_head(page, app_server):
     page.locator(MAIN, has_text=f"Enlarged: layer {last_layer}, head {last_head}").wait_for(timeout=20_000)
     assert exception_texts(page) == []
     page.wait_for_function(f"() => window.location.search.includes('head={last_head}')", timeout=20_000)
-    tall(page, "teaching-head-map-click")
+    tall_screenshot(page, "teaching-head-map-click")
 
 
 def test_double_descent_plays_p_across_the_sweep(page, app_server):
@@ -115,7 +109,7 @@ def test_double_descent_plays_p_across_the_sweep(page, app_server):
     assert exception_texts(page) == []
     title = chart.locator(".gtitle")
     assert title.text_content().startswith("p = 15 features")
-    tall(page, "teaching-double-descent-steps")
+    tall_screenshot(page, "teaching-double-descent-steps")
     page.set_viewport_size({"width": 1400, "height": 1400})
     chart.scroll_into_view_if_needed()
     chart.locator(".updatemenu-button", has_text="Play").click()
@@ -148,7 +142,7 @@ def test_teaching_view_in_lecture_mode_and_on_a_phone(page, app_server, name):
     chart.wait_for()
     assert exception_texts(page) == []
     assert page.evaluate("parseFloat(getComputedStyle(document.querySelector('.stApp')).fontSize)") >= 20
-    tall(page, f"teaching-{name}-lecture")
+    tall_screenshot(page, f"teaching-{name}-lecture")
     page.set_viewport_size({"width": 390, "height": 844})
     open_page(page, app_server, path, query)
     chart.wait_for()

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.e2e.conftest import exception_texts, open_page, screenshot, wait_for_app
+from tests.e2e.conftest import exception_texts, open_page, screenshot, tall_screenshot, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -56,13 +56,6 @@ def assert_inert(page) -> None:
     assert not any("__xss" in script for script in scripts)
 
 
-def tall_screenshot(page, name: str, height: int = 2600) -> None:
-    page.set_viewport_size({"width": 1400, "height": height})
-    wait_for_app(page)
-    page.wait_for_timeout(500)
-    screenshot(page, name)
-
-
 def test_attention_text(page, app_server):
     open_page(page, app_server, "attention", "model=gpt2")
     type_into(page, field(page, "Your text (edit it freely)"), XSS)
@@ -77,6 +70,7 @@ def fill_first_example(page, value: str) -> None:
     """Double-click the examples table's first input cell, type `value`, press Enter."""
     grid = main(page).locator('[data-testid="stDataFrame"]').first
     grid.wait_for()
+    grid.scroll_into_view_if_needed()  # the mouse only reaches what the window shows
     box = grid.bounding_box()
     page.mouse.dblclick(box["x"] + 60, box["y"] + 52)  # below the 35-pixel header, in the "Input" column
     editor = page.locator(".gdg-growing-entry textarea, textarea.gdg-input").first
@@ -89,6 +83,7 @@ def fill_first_example(page, value: str) -> None:
 
 def test_generation_task_examples_query_answer_and_separator(page, app_server):
     open_page(page, app_server, "generation", "max_new=3&stop_nl=0")
+    main(page).get_by_text("Edit the prompt").click()  # the builder is folded: the presets fill it
     type_into(page, field(page, "Task description (or a free prompt)"), XSS)
     fill_first_example(page, XSS)
     type_into(page, field(page, "Query"), XSS)
