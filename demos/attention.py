@@ -482,6 +482,11 @@ def inspect_induction(url: UrlState) -> None:
     seed = right.number_input("Seed", 0, MAX_SEED, step=1, key=url.int("seed", 0, 0, MAX_SEED))
     loaded = require_model(model_key)
     result = cached_induction(loaded.identity, int(period), int(seed), loaded)
+    show_induction_result(url, model_key, result)
+
+
+def show_induction_result(url: UrlState, model_key: str, result: InductionResult) -> None:
+    """The loss on both copies, every head's induction score, and the pattern of the head picked."""
     first, second = st.columns(2)
     first.metric("Loss on the first copy", f"{result.first_copy_loss:.2f} nats")
     second.metric(

@@ -322,12 +322,17 @@ def matrix_section(url: UrlState, loaded: LoadedModel, own_image: LoadedImage | 
         horizontal=True,
         key=url.choice("matrix_view", next(iter(charts.MATRIX_VIEWS)), list(charts.MATRIX_VIEWS)),
     )
-    caption_vectors = label_vectors(loaded.entry.key, loaded.device, captions.items, (zs.LABEL_SLOT,), loaded)
+    show_matrix(loaded, images, captions.items, view)
+
+
+def show_matrix(loaded: LoadedModel, images: list[LoadedImage], captions: tuple[str, ...], view: str) -> None:
+    """The photos × captions matrix, and CLIP's training loss on it when every photo has its caption."""
+    caption_vectors = label_vectors(loaded.entry.key, loaded.device, captions, (zs.LABEL_SLOT,), loaded)
     matrix = zs.similarity_matrix(
         vectors_of(loaded, images),
         [image.name for image in images],
         caption_vectors.vectors,
-        captions.items,
+        captions,
         zs.logit_scale(loaded),
     )
     show_figure(
@@ -490,7 +495,7 @@ def keep_matrix_choices() -> None:
 # The page
 
 
-def clip_page() -> None:
+def page() -> None:
     """Lay out the page. A function, not module code: widget callbacks keep the page's globals alive
     for as long as the student's session lasts, and a model held there could never be let go."""
     page_lead("🖼️ CLIP zero-shot", INTRO)
@@ -516,4 +521,4 @@ def clip_page() -> None:
     url.show_link_notes()
 
 
-clip_page()
+page()

@@ -83,3 +83,48 @@ def test_a_link_reproduces_the_clip_matrix(page, app_server, browser):
         other.locator('[data-testid="stMain"] .js-plotly-plot').first.wait_for()
     finally:
         other.close()
+
+
+# Each page opened with inputs away from its defaults; the link the app then gives must carry all of them.
+LINKED_VIEWS = {
+    "attention": "model=gpt2&layer=0&head=1&text=The%20cat%20sat%20on%20the%20mat.",
+    "generation": "shots=one&max_new=5&decode=sample&temp=0.7&seed=3",
+    "clip": "labels=cat%0Adog%0Arocket&template=art%20of%20the%20%7B%7D.",
+    "fill-mask": "k=3&text=Paris%20is%20the%20%5BMASK%5D%20of%20France.",
+    "double-descent": "view=dd&rf_n=40",
+    "fine-tuning": "k=8&epochs=3&strategies=probe,lora",
+}
+
+# What the page shows as its inputs: every box's value, switch, choice and slider, in page order.
+VIEW_STATE = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const state = [];
+  for (const el of main.querySelectorAll('textarea, input, [data-baseweb="select"], [role="slider"], button[aria-checked], button[aria-pressed]')) {
+    if (el.matches('input[type="checkbox"], input[type="radio"]')) state.push(`check ${el.checked}`);
+    else if (el.matches('textarea, input') && el.type !== 'file' && el.type !== 'hidden') state.push(`value ${el.value}`);
+    else if (el.matches('[role="slider"]')) state.push(`slider ${el.getAttribute('aria-valuenow')}`);
+    else if (el.matches('button')) state.push(`on ${el.getAttribute('aria-checked') || el.getAttribute('aria-pressed')} ${el.innerText}`);
+    else if (!el.matches('input')) state.push(`select ${el.innerText}`);
+  }
+  return state;
+}"""
+
+
+@pytest.mark.parametrize("path", list(LINKED_VIEWS))
+def test_a_shared_link_reproduces_every_pages_view_in_a_fresh_browser(page, app_server, browser, path):
+    open_page(page, app_server, path, LINKED_VIEWS[path])
+    assert exception_texts(page) == []
+    state = page.evaluate(VIEW_STATE)
+    assert len(state) >= 3, state
+    link = shared_links(page)[0]
+    for pair in LINKED_VIEWS[path].split("&"):
+        assert pair.split("=")[0] + "=" in link, (pair, link)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        fresh = context.new_page()
+        fresh.goto(link)
+        wait_for_app(fresh, 120)
+        assert exception_texts(fresh) == []
+        assert fresh.evaluate(VIEW_STATE) == state
+    finally:
+        context.close()
