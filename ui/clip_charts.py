@@ -18,7 +18,7 @@ from ui import palette
 from ui.text import plotly_label
 
 PROBABILITY_COLOUR = palette.BLUE
-COSINE_COLOUR = "#7a7a7a"
+COSINE_COLOUR = palette.GREY
 ZERO_SHOT_COLOUR = palette.ORANGE
 TICK_LINE_CHARS = 16  # the matrix's caption labels wrap at this width…
 TICK_LINES = 3  # …over at most this many lines

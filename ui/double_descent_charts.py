@@ -32,12 +32,12 @@ HEIGHT = 500
 BIAS_COLOUR = palette.BLUE
 VARIANCE_COLOUR = palette.ORANGE
 NOISE_COLOUR = palette.GREY
-TOTAL_COLOUR = "#111827"
-MEASURED_COLOUR = "#dc2626"
+TOTAL_COLOUR = palette.INK
+MEASURED_COLOUR = palette.RED
 TRAIN_COLOUR = palette.GREEN
 TEST_COLOUR = palette.PURPLE
 REFERENCE_COLOUR = palette.LIGHT_GREY
-THRESHOLD_COLOUR = "#b91c1c"
+THRESHOLD_COLOUR = palette.RED
 TRUE_COLOUR = palette.GREY  # the true f: dashed, readable on a light and a dark surface
 CURVE_COLOURS = palette.SERIES[:9]
 

@@ -60,6 +60,13 @@ def style_figure(fig: go.Figure) -> go.Figure:
     fig.update_yaxes(tickfont={"size": tick_font_size()})
     theme = theme_type()
     surface = meta.get("surface", "plain")
+    # A near-black curve would vanish on the dark surface: it turns near-white there (and back on a light one).
+    ink = palette.INK_ON_DARK if theme == "dark" else palette.INK
+    for trace in fig.data:
+        for part in ("line", "marker"):
+            holder = getattr(trace, part, None)
+            if holder is not None and getattr(holder, "color", None) in (palette.INK, palette.INK_ON_DARK):
+                holder.color = ink
     # Streamlit's own template follows the theme in the browser (fonts, grid lines); lecture mode on a light
     # theme takes plotly's plainest one, black on white.
     template = "simple_white" if lecture_mode() and theme == "light" else "streamlit"

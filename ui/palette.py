@@ -13,7 +13,8 @@ PURPLE = "#7c3aed"  # test error, the fitted curve
 RED = "#d62728"  # a marker that points at something: the selected head, the interpolation threshold
 GREY = "#6b7280"  # noise, "keep", from scratch
 LIGHT_GREY = "#9ca3af"  # references: chance, faint curves, tokens not picked
-INK = "#111827"  # text drawn inside a chart on a light surface
+INK = "#111827"  # text drawn inside a chart on a light surface, and the sum of the other curves
+INK_ON_DARK = "#f3f4f6"  # INK's curves on a dark surface (ui/figures.py swaps them with the theme)
 
 # Many series at once (curves over seeds, heads of a layer): plotly's own ten, which users know.
 SERIES = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
