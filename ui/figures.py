@@ -65,7 +65,8 @@ def style_figure(fig: go.Figure) -> go.Figure:
     for trace in fig.data:
         for part in ("line", "marker"):
             holder = getattr(trace, part, None)
-            if holder is not None and getattr(holder, "color", None) in (palette.INK, palette.INK_ON_DARK):
+            colour = getattr(holder, "color", None) if holder is not None else None
+            if isinstance(colour, str) and colour in (palette.INK, palette.INK_ON_DARK):
                 holder.color = ink
     # Streamlit's own template follows the theme in the browser (fonts, grid lines); lecture mode on a light
     # theme takes plotly's plainest one, black on white.

@@ -48,7 +48,7 @@ def test_gallery_photo_is_classified_with_bars_and_cosines(page, app_server):
     chart = page.locator(CHART).first
     chart.wait_for()
     chart_text = chart.inner_text()
-    assert "Most likely:" in chart_text and "Cosine similarity" in chart_text
+    assert "Most likely:" in chart_text and "cosine similarity" in chart_text
     assert "Licence: CC0" in main_text(page)
     assert page.get_by_role("button", name="Download data (CSV)").count() >= 1
     tall_screenshot(page, "clip-zero-shot")
