@@ -67,10 +67,11 @@ def theme_type() -> str:
 
 
 # Every page, every mode: a row of segmented-control or pill buttons wraps onto a second line on a narrow screen,
-# rather than scrolling sideways with its last options out of sight.
+# rather than scrolling sideways with its last options out of sight; a phone's title takes two lines, not four.
 _PAGE_CSS = """
 <style>
 [data-testid="stButtonGroup"] > div { flex-wrap: wrap !important; overflow-x: visible !important; row-gap: 0.3rem; }
+@media (max-width: 640px) { h1 { font-size: 1.9rem !important; } }
 </style>
 """
 
