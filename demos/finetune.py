@@ -214,16 +214,16 @@ def train_section(loaded, settings: FinetuneSettings, main: DeltaGenerator) -> F
     """Train with its note below the settings; the live curves go to `main`, beside them."""
     runs = training_runs()
     finished = runs.finished(settings)
-    button_column, note_column = st.container(), st.container()
-    pressed = button_column.button("Train", type="primary", icon="🏋️", disabled=finished is not None)
+    button_slot, note_slot = st.container(), st.container()
+    pressed = button_slot.button("Train", type="primary", icon="🏋️", disabled=finished is not None)
     if (run_from_link("train", "Train") and finished is None) or pressed:
         st.session_state[WATCH_KEY] = settings
         st.session_state.pop(STOPPED_KEY, None)
     if finished is not None:
-        note_column.caption("These settings were trained already (by you or a classmate): the result is shown at once.")
+        note_slot.caption("These settings were trained already (by you or a classmate): the result is shown at once.")
         return finished.view(0).result
     if st.session_state.get(WATCH_KEY) != settings:
-        show_not_trained(settings, note_column)
+        show_not_trained(settings, note_slot)
         return None
     stop_slot, live_slot = st.empty(), main.empty()
     with stop_slot.container():

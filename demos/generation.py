@@ -585,8 +585,7 @@ def separator_control(defaults: dict) -> str:
     )
 
 
-def prompt_inputs(slots: PageSlots, preset) -> PromptInputs:
-    defaults = preset_values(preset)
+def prompt_inputs(slots: PageSlots, preset, defaults: dict) -> PromptInputs:
     with slots.builder:
         st.caption(preset.note)
         task, examples, incomplete, query, expected = prompt_builder(defaults)
@@ -599,9 +598,9 @@ def prompt_inputs(slots: PageSlots, preset) -> PromptInputs:
 
 def decoding_controls(defaults: dict) -> dict:
     """The decoding choices that matter in class: greedy or sampling, the length and the newline stop."""
-    controls = st.columns(2) * 2
+    left, right = st.columns(2)
     return {
-        "sample": controls[0].radio(
+        "sample": left.radio(
             "Decoding",
             options=list(DECODING),
             format_func=DECODING.get,
@@ -609,13 +608,13 @@ def decoding_controls(defaults: dict) -> dict:
             key=url.choice("decode", default="greedy", options=list(DECODING)),
         )
         == "sample",
-        "max_new_tokens": controls[1].slider(
+        "max_new_tokens": right.slider(
             "Max new tokens",
             MIN_NEW_TOKENS,
             MAX_NEW_TOKENS,
             key=url.int("max_new", default=defaults["max_new"], lo=MIN_NEW_TOKENS, hi=MAX_NEW_TOKENS),
         ),
-        "stop_at_newline": controls[2].toggle(
+        "stop_at_newline": left.toggle(
             "Stop at newline",
             key=url.bool("stop_nl", default=defaults["stop_nl"]),
             help="For few-shot answers: stop when the answer line ends.",
@@ -788,9 +787,10 @@ def generation_page() -> None:
     with slots.choose:
         model_key, preset = model_and_preset()
         generator = generator_for(model_key, notices)
-    inputs = prompt_inputs(slots, preset)
+    defaults = preset_values(preset)
+    inputs = prompt_inputs(slots, preset, defaults)
     with slots.decoding:
-        values = decoding_controls(preset_values(preset))
+        values = decoding_controls(defaults)
         values |= sampling_controls(values["sample"])
     settings = decoding_settings(values, generator, notices)
     examples, k = shots_used(inputs, notices)

@@ -22,8 +22,11 @@ def test_the_title_band_and_the_theme_ink_are_applied_once_per_draw(monkeypatch)
         figures.style_figure(fig)
     assert fig.data[0].line.color == palette.INK_ON_DARK
     assert list(fig.data[1].marker.color) == [palette.INK, palette.BLUE]
+    # The title sits below the tool bar, and the plot keeps the height it was built with (300 less the default
+    # margins), however often the figure is styled.
     assert fig.layout.margin.t > figures.MODEBAR_ROOM
-    assert fig.layout.height == 300 + fig.layout.margin.t - figures.DEFAULT_TOP_MARGIN
+    plot = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    assert plot == 300 - 50 - 10
     monkeypatch.setattr(figures, "theme_type", lambda: "light")
     figures.style_figure(fig)
     assert fig.data[0].line.color == palette.INK
