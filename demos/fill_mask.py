@@ -215,7 +215,7 @@ def type_masks_predictions(keys: list[str], top_k: int, text_key: str) -> None:
         converted = ", ".join(f"{count} × `{spelling}`" for spelling, count in masked.conversions)
         st.caption(f"Converted {converted} to `{models[0].tokenizer.mask_token}`, the token the model was trained on.")
     if not text.strip():
-        st.info("Type a sentence with a mask in it, or pick an example above.", icon="✏️")
+        st.info("Type a sentence with a mask in it, or press one of the examples from the course.", icon="✏️")
         return
     if masked.mask_count == 0:
         suggestion = mask_a_word(text, "[MASK]")
